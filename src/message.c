@@ -1,0 +1,1555 @@
+/*
+ * message.c - what mail2ticket reads from a mail (GMime).
+ *
+ * Entry points: message_parse() turns the spooled mail into a Message;
+ * message_header() and message_has_header() answer questions about its
+ * top-level headers; message_attachment_data() decodes one attachment
+ * when it is needed; message_free().
+ *
+ * The MIME tree is walked here rather than left to
+ * g_mime_message_get_body(): in multipart/alternative the text/plain
+ * part wins unless it is blank, then the HTML one is turned into text;
+ * elsewhere every inline text part without a file name is body text
+ * (joined with a blank line), and every other leaf is an attachment,
+ * except the signature of multipart/signed.  Attachment contents stay
+ * in the spool file: only their decoded size is counted while parsing.
+ *
+ * Text is always returned as UTF-8.  Mail often lies about its charset
+ * or omits it, and raw 8-bit bytes appear in headers and file names;
+ * these are decoded with the fallback charsets (by default utf-8,
+ * gb18030, windows-1252), never with the process locale, which under a
+ * mail server is usually C.  iso-8859-1 is deliberately not a fallback:
+ * windows-1252 shows the same letters and also the quotes, dashes and
+ * euro sign of 0x80-0x9f, where iso-8859-1 has invisible control
+ * characters; and as iso-8859-1 accepts any byte, placing it last would
+ * make it win over windows-1252 whenever one of the five bytes that
+ * windows-1252 leaves undefined appears, garbling the rest.
+ *
+ * A declared gb2312 or gbk is read as GB18030 and iso-8859-1 as
+ * windows-1252, the supersets mailers really write.  Raw 8-bit file
+ * names and text parts without a charset try the charset of the mail's
+ * own text first (see add_charset_hint).
+ *
+ * The digest covers the header lines except those each delivery adds
+ * (Received, Return-Path, Delivered-To, X-Original-To), then the body
+ * bytes as spooled, so that a mail delivered twice is recognised.
+ *
+ * Limits: attached messages (message/rfc822) are attachments, not
+ * unwrapped; encrypted parts are attachments; an HTML part's own
+ * <meta charset> is not read; raw 8-bit text in a charset that is not
+ * among the fallbacks (Shift_JIS, say) comes out garbled, as valid
+ * UTF-8.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <string.h>
+
+#include "error.h"
+#include "html.h"
+#include "message.h"
+
+/* Deeper MIME nesting than this is not walked (GMime has its own,
+ * similar, limit); parts below it are ignored with a warning. */
+#define MAX_DEPTH 64
+
+/* The parser's warnings kept at most; the rest are counted. */
+#define MAX_WARNINGS 50
+
+static const char *default_charsets[] = {
+	"utf-8", "gb18030", "windows-1252", NULL
+};
+
+/* Headers each delivery adds or rewrites: not part of the digest. */
+static const char *delivery_headers[] = {
+	"Received", "Return-Path", "Delivered-To", "X-Original-To", NULL
+};
+
+/* The Message with what only the parser needs. */
+typedef struct {
+	Message pub;
+	GMimeParserOptions *options;
+	/* The same with the charset of the mail's text first: for what
+	 * the mailer wrote inside the MIME parts (see add_charset_hint),
+	 * NULL when there is no hint. */
+	GMimeParserOptions *part_options;
+	guint dropped_warnings;
+} MessagePrivate;
+
+/* How a part is walked: for body text and attachments, or, in the
+ * alternatives that were not chosen, for attachments only. */
+typedef enum {
+	WALK_ALL,
+	WALK_ATTACHMENTS,
+} WalkMode;
+
+/* What the walk collects. */
+typedef struct {
+	MessagePrivate *message;
+	GPtrArray *texts;	/* char*, the body's pieces */
+} Walk;
+
+static void walk_object(Walk *walk, GMimeObject *object, WalkMode mode,
+			guint depth);
+static void attachment_free(gpointer data);
+
+/* Add a warning, as printf would format it. */
+static void G_GNUC_PRINTF(2, 3)
+add_warning(MessagePrivate *m, const char *format, ...)
+{
+	va_list args;
+	char *text;
+
+	if (m->pub.warnings->len >= MAX_WARNINGS) {
+		m->dropped_warnings++;
+		return;
+	}
+	va_start(args, format);
+	text = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_ptr_array_add(m->pub.warnings, g_utf8_make_valid(text, -1));
+	g_free(text);
+}
+
+/* GMime's warning callback: one line per issue in the mail. */
+static void
+parser_warning(gint64 offset, GMimeParserWarning code, const char *item,
+	       gpointer user_data)
+{
+	static const char *names[] = {
+		[GMIME_WARN_DUPLICATED_HEADER] = "duplicated header",
+		[GMIME_WARN_DUPLICATED_PARAMETER] = "duplicated parameter",
+		[GMIME_WARN_UNENCODED_8BIT_HEADER] = "unencoded 8-bit header",
+		[GMIME_WARN_INVALID_CONTENT_TYPE] = "invalid content type",
+		[GMIME_WARN_INVALID_RFC2047_HEADER_VALUE] =
+			"invalid RFC 2047 header value",
+		[GMIME_WARN_MALFORMED_MULTIPART] = "malformed multipart",
+		[GMIME_WARN_TRUNCATED_MESSAGE] = "truncated message",
+		[GMIME_WARN_MALFORMED_MESSAGE] = "malformed message",
+		[GMIME_CRIT_INVALID_HEADER_NAME] = "invalid header name",
+		[GMIME_CRIT_CONFLICTING_HEADER] = "conflicting header",
+		[GMIME_CRIT_CONFLICTING_PARAMETER] = "conflicting parameter",
+		[GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY] =
+			"multipart without boundary",
+		[GMIME_WARN_INVALID_PARAMETER] = "invalid parameter",
+		[GMIME_WARN_INVALID_ADDRESS_LIST] = "invalid address list",
+		[GMIME_CRIT_NESTING_OVERFLOW] = "MIME nesting too deep",
+		[GMIME_WARN_PART_WITHOUT_CONTENT] = "part without content",
+		[GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT] =
+			"part without headers or content",
+	};
+	const char *name = (guint) code < G_N_ELEMENTS(names) && names[code]
+			   ? names[code] : "parser warning";
+	g_autofree char *shown = g_strndup(item ? item : "", 80);
+
+	/* The item is a piece of the mail: one line, no control bytes. */
+	for (char *p = shown; *p != '\0'; p++)
+		if ((guchar) *p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	g_strstrip(shown);
+	if (offset < 0)
+		add_warning(user_data, "%s%s%s", name, *shown ? ": " : "",
+			    shown);
+	else
+		add_warning(user_data, "offset %" G_GINT64_FORMAT ": %s%s%s",
+			    offset, name, *shown ? ": " : "", shown);
+}
+
+/* TRUE when LEN bytes of TEXT hold a byte outside ASCII. */
+static gboolean
+has_8bit(const char *text, gsize len)
+{
+	for (gsize i = 0; i < len; i++)
+		if ((guchar) text[i] >= 0x80)
+			return TRUE;
+	return FALSE;
+}
+
+/* TEXT (LEN bytes) without NUL and with CRLF and CR made LF (owned). */
+static char *
+normalise_text(const char *text, gsize len)
+{
+	GString *out = g_string_sized_new(len + 1);
+
+	for (gsize i = 0; i < len; i++) {
+		if (text[i] == '\0')
+			continue;
+		if (text[i] == '\r') {
+			if (i + 1 < len && text[i + 1] == '\n')
+				continue;
+			g_string_append_c(out, '\n');
+			continue;
+		}
+		g_string_append_c(out, text[i]);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* LEN bytes of TEXT as UTF-8: as they are when valid, else decoded with
+ * the fallback charsets of OPTIONS; always valid UTF-8 (owned). */
+static char *
+decode_with(GMimeParserOptions *options, const char *text, gsize len)
+{
+	g_autofree char *decoded = NULL;
+
+	if (g_utf8_validate(text, (gssize) len, NULL))
+		return g_strndup(text, len);
+	decoded = g_mime_utils_decode_8bit(options, text, len);
+	return g_utf8_make_valid(decoded, -1);
+}
+
+/* LEN bytes of TEXT from the headers as valid UTF-8 (owned). */
+static char *
+to_utf8(const MessagePrivate *m, const char *text, gsize len)
+{
+	return decode_with(m->options, text, len);
+}
+
+/* The options for 8-bit text inside the MIME parts. */
+static GMimeParserOptions *
+part_options(const MessagePrivate *m)
+{
+	return m->part_options ? m->part_options : m->options;
+}
+
+/* A NUL-terminated TEXT made valid UTF-8, or NULL for NULL (owned). */
+static char *
+string_to_utf8(const MessagePrivate *m, const char *text)
+{
+	return text ? to_utf8(m, text, strlen(text)) : NULL;
+}
+
+/* LEN bytes of TEXT converted with CD, each invalid byte replaced by
+ * U+FFFD and counted in *BAD (owned, *OUT_LEN bytes). */
+static char *
+convert_lossy(iconv_t cd, const char *text, gsize len, gsize *bad,
+	      gsize *out_len)
+{
+	GString *out = g_string_sized_new(len * 2 + 16);
+	char buf[4096];
+	char *in = (char *) text;
+	size_t in_left = len;
+
+	*bad = 0;
+	iconv(cd, NULL, NULL, NULL, NULL);
+	while (in_left > 0) {
+		char *o = buf;
+		size_t o_left = sizeof(buf);
+		size_t r = iconv(cd, &in, &in_left, &o, &o_left);
+
+		g_string_append_len(out, buf, o - buf);
+		if (r != (size_t) -1 || errno == E2BIG)
+			continue;
+		/* EILSEQ, or EINVAL for a sequence cut at the end. */
+		g_string_append(out, "\xef\xbf\xbd");
+		(*bad)++;
+		in++;
+		in_left--;
+	}
+	{
+		char *o = buf;
+		size_t o_left = sizeof(buf);
+
+		iconv(cd, NULL, NULL, &o, &o_left);
+		g_string_append_len(out, buf, o - buf);
+	}
+	*out_len = out->len;
+	return g_string_free(out, FALSE);
+}
+
+/* The charset to convert declared CHARSET with: the superset that
+ * mailers really mean by the name. */
+static const char *
+effective_charset(const char *charset)
+{
+	static const char *chinese[] = {
+		"gb2312", "gbk", "x-gbk", "cp936", "euc-cn", "gb_2312-80",
+		"csgb2312", "x-euc-cn", NULL
+	};
+	static const char *latin1[] = {
+		"iso-8859-1", "iso8859-1", "latin1", "iso_8859-1", "l1",
+		"cp819", NULL
+	};
+
+	for (const char **c = chinese; *c != NULL; c++)
+		if (g_ascii_strcasecmp(charset, *c) == 0)
+			return "GB18030";
+	for (const char **c = latin1; *c != NULL; c++)
+		if (g_ascii_strcasecmp(charset, *c) == 0)
+			return "WINDOWS-1252";
+	return charset;
+}
+
+/* TRUE for the charset labels that are often wrong: utf-8, us-ascii. */
+static gboolean
+is_weak_label(const char *charset)
+{
+	return g_ascii_strcasecmp(charset, "utf-8") == 0 ||
+	       g_ascii_strcasecmp(charset, "utf8") == 0 ||
+	       g_ascii_strcasecmp(charset, "us-ascii") == 0 ||
+	       g_ascii_strcasecmp(charset, "ascii") == 0;
+}
+
+/* LEN bytes of TEXT, labelled CHARSET (or NULL), as UTF-8 with LF line
+ * ends (owned).  WHAT names the part in warnings. */
+static char *
+text_to_utf8(MessagePrivate *m, const char *text, gsize len,
+	     const char *charset, const char *what)
+{
+	g_autofree char *converted = NULL;
+	g_autofree char *normal = NULL;
+	gsize converted_len = 0;
+	gboolean valid = g_utf8_validate(text, (gssize) len, NULL);
+
+	/* The declared charset, when iconv knows it and the text fits. */
+	if (charset != NULL && *charset != '\0') {
+		iconv_t cd = g_mime_iconv_open("UTF-8",
+					       effective_charset(charset));
+		gsize bad = 0;
+
+		if (cd != (iconv_t) -1) {
+			converted = convert_lossy(cd, text, len, &bad,
+						  &converted_len);
+			g_mime_iconv_close(cd);
+			if (bad > 0 && valid) {
+				add_warning(m, "%s: not %s but UTF-8", what,
+					    charset);
+				g_clear_pointer(&converted, g_free);
+			} else if (bad > 0 && is_weak_label(charset)) {
+				g_clear_pointer(&converted, g_free);
+			} else if (bad > 0) {
+				add_warning(m, "%s: %" G_GSIZE_FORMAT
+					    " bytes invalid in %s", what, bad,
+					    charset);
+			}
+		} else {
+			add_warning(m, "%s: unknown charset %s", what,
+				    charset);
+		}
+	}
+
+	/* Else UTF-8 when it is valid, else the fallback charsets. */
+	if (converted == NULL && valid) {
+		converted = g_strndup(text, len);
+		converted_len = len;
+	} else if (converted == NULL) {
+		converted = g_mime_utils_decode_8bit(part_options(m), text,
+						     len);
+		converted_len = strlen(converted);
+		add_warning(m, "%s: charset %s, decoded with the fallback "
+			    "charsets", what, charset ? charset : "missing");
+	}
+	normal = normalise_text(converted, converted_len);
+	return g_utf8_make_valid(normal, -1);
+}
+
+/* The decoded content of PART, NULL when it cannot be read. */
+static GByteArray *
+part_bytes(GMimePart *part)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
+	GByteArray *bytes;
+
+	if (content != NULL &&
+	    g_mime_data_wrapper_write_to_stream(content, mem) < 0)
+		return NULL;
+	g_mime_stream_flush(mem);
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	return bytes;
+}
+
+/* The text of a text part, as UTF-8 with LF line ends (owned). */
+static char *
+part_text(MessagePrivate *m, GMimePart *part)
+{
+	GMimeContentType *type =
+		g_mime_object_get_content_type(GMIME_OBJECT(part));
+	const char *charset =
+		g_mime_content_type_get_parameter(type, "charset");
+	g_autoptr(GByteArray) bytes = part_bytes(part);
+	g_autofree char *mime_type = g_mime_content_type_get_mime_type(type);
+
+	if (bytes == NULL) {
+		add_warning(m, "%s part: cannot be read", mime_type);
+		return g_strdup("");
+	}
+	return text_to_utf8(m, (const char *) bytes->data, bytes->len,
+			    charset, mime_type);
+}
+
+/* TRUE when LEN bytes of TEXT are only white space (or NUL). */
+static gboolean
+is_blank(const char *text, gsize len)
+{
+	for (gsize i = 0; i < len; i++)
+		if (!g_ascii_isspace(text[i]) && text[i] != '\0')
+			return FALSE;
+	return TRUE;
+}
+
+/* TEXT without leading blank lines and trailing white space. */
+static char *
+trim_text(char *text)
+{
+	char *start = text;
+	char *end;
+
+	/* Leading empty lines go; indentation of the first line stays. */
+	for (char *p = text; *p == ' ' || *p == '\t' || *p == '\n'; p++)
+		if (*p == '\n')
+			start = p + 1;
+	memmove(text, start, strlen(start) + 1);
+	end = text + strlen(text);
+	while (end > text && g_ascii_isspace(end[-1]))
+		end--;
+	*end = '\0';
+	return text;
+}
+
+/* The raw value of PARAM in the raw header value RAW, or NULL. */
+static char *
+raw_parameter(const char *raw, const char *param)
+{
+	gsize plen = strlen(param);
+	const char *p = strchr(raw, ';');
+
+	while (p != NULL) {
+		const char *value;
+		GString *out;
+
+		p++;
+		while (g_ascii_isspace(*p))
+			p++;
+		if (g_ascii_strncasecmp(p, param, plen) != 0) {
+			p = strchr(p, ';');
+			continue;
+		}
+		value = p + plen;
+		while (g_ascii_isspace(*value))
+			value++;
+		if (*value != '=') {
+			p = strchr(p, ';');
+			continue;
+		}
+		value++;
+		while (g_ascii_isspace(*value))
+			value++;
+		out = g_string_new(NULL);
+		if (*value == '"') {
+			for (value++; *value != '\0' && *value != '"';
+			     value++) {
+				if (*value == '\\' && value[1] != '\0')
+					value++;
+				if (*value != '\r' && *value != '\n')
+					g_string_append_c(out, *value);
+			}
+		} else {
+			while (*value != '\0' && *value != ';' &&
+			       !g_ascii_isspace(*value))
+				g_string_append_c(out, *value++);
+		}
+		return g_string_free(out, FALSE);
+	}
+	return NULL;
+}
+
+/* A file name given as raw 8-bit bytes in header NAME's parameter
+ * PARAM of OBJECT, decoded with the fallback charsets, or NULL. */
+static char *
+raw_8bit_name(MessagePrivate *m, GMimeObject *object, const char *name,
+	      const char *param)
+{
+	GMimeHeaderList *headers = g_mime_object_get_header_list(object);
+	GMimeHeader *header = g_mime_header_list_get_header(headers, name);
+	const char *raw;
+	g_autofree char *value = NULL;
+
+	if (header == NULL)
+		return NULL;
+	raw = g_mime_header_get_raw_value(header);
+	if (raw == NULL || !has_8bit(raw, strlen(raw)))
+		return NULL;
+	value = raw_parameter(raw, param);
+	if (value == NULL || !has_8bit(value, strlen(value)))
+		return NULL;
+	return decode_with(part_options(m), value, strlen(value));
+}
+
+/* The file name extension usual for MIME_TYPE, without the dot. */
+static const char *
+type_extension(const char *mime_type)
+{
+	static const struct {
+		const char *type;
+		const char *extension;
+	} table[] = {
+		{ "image/png", "png" }, { "image/jpeg", "jpg" },
+		{ "image/jpg", "jpg" }, { "image/pjpeg", "jpg" },
+		{ "image/gif", "gif" }, { "image/bmp", "bmp" },
+		{ "image/webp", "webp" }, { "image/tiff", "tif" },
+		{ "image/svg+xml", "svg" }, { "image/heic", "heic" },
+		{ "application/pdf", "pdf" },
+		{ "application/zip", "zip" },
+		{ "application/x-zip-compressed", "zip" },
+		{ "application/gzip", "gz" }, { "application/x-gzip", "gz" },
+		{ "application/x-tar", "tar" },
+		{ "application/x-7z-compressed", "7z" },
+		{ "application/x-rar-compressed", "rar" },
+		{ "application/vnd.rar", "rar" },
+		{ "application/msword", "doc" },
+		{ "application/vnd.ms-excel", "xls" },
+		{ "application/vnd.ms-powerpoint", "ppt" },
+		{ "application/vnd.openxmlformats-officedocument."
+		  "wordprocessingml.document", "docx" },
+		{ "application/vnd.openxmlformats-officedocument."
+		  "spreadsheetml.sheet", "xlsx" },
+		{ "application/vnd.openxmlformats-officedocument."
+		  "presentationml.presentation", "pptx" },
+		{ "application/json", "json" }, { "application/xml", "xml" },
+		{ "application/ms-tnef", "dat" },
+		{ "application/vnd.ms-tnef", "dat" },
+		{ "application/pkcs7-mime", "p7m" },
+		{ "application/x-pkcs7-mime", "p7m" },
+		{ "application/pgp-encrypted", "pgp" },
+		{ "application/ics", "ics" },
+		{ "text/plain", "txt" }, { "text/html", "html" },
+		{ "text/csv", "csv" }, { "text/xml", "xml" },
+		{ "text/calendar", "ics" }, { "text/vcard", "vcf" },
+		{ "text/x-vcard", "vcf" }, { "text/rfc822-headers", "txt" },
+		{ "message/rfc822", "eml" }, { "message/global", "eml" },
+		{ "message/delivery-status", "txt" },
+		{ "message/disposition-notification", "txt" },
+		{ "audio/mpeg", "mp3" }, { "audio/wav", "wav" },
+		{ "video/mp4", "mp4" }, { "video/quicktime", "mov" },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(table); i++)
+		if (g_ascii_strcasecmp(mime_type, table[i].type) == 0)
+			return table[i].extension;
+	if (g_ascii_strncasecmp(mime_type, "text/", 5) == 0)
+		return "txt";
+	return "bin";
+}
+
+/* A name for the attachment of MIME_TYPE that has none (owned). */
+static char *
+made_up_name(const Message *message, const char *mime_type)
+{
+	return g_strdup_printf("attachment-%u.%s",
+			       message->attachments->len + 1,
+			       type_extension(mime_type));
+}
+
+/* The local part of content ID ID when it is a file name, as Outlook
+ * makes them ("image001.png@01DAB5C1.6A2E3F40"), else NULL (owned). */
+static char *
+name_from_content_id(const char *id)
+{
+	const char *at;
+	const char *dot;
+	gboolean letter = FALSE;
+
+	if (id == NULL || (at = strchr(id, '@')) == NULL || at == id)
+		return NULL;
+	dot = g_strrstr_len(id, at - id, ".");
+	if (dot == NULL || dot == id || at - dot < 2 || at - dot > 6)
+		return NULL;
+	for (const char *p = dot + 1; p < at; p++) {
+		if (!g_ascii_isalnum(*p))
+			return NULL;
+		letter |= g_ascii_isalpha(*p);
+	}
+	for (const char *p = id; p < dot; p++)
+		if (*p == '/' || *p == '\\' || (guchar) *p < 0x20)
+			return NULL;
+	return letter ? g_strndup(id, at - id) : NULL;
+}
+
+/* The decoded file name of PART, or NULL when it has none (owned). */
+static char *
+part_file_name(MessagePrivate *m, GMimePart *part)
+{
+	GMimeObject *object = GMIME_OBJECT(part);
+	char *name;
+
+	/* Raw 8-bit names: GMime would read them in the locale. */
+	name = raw_8bit_name(m, object, "Content-Disposition", "filename");
+	if (name == NULL)
+		name = raw_8bit_name(m, object, "Content-Type", "name");
+	if (name == NULL)
+		name = string_to_utf8(m, g_mime_part_get_filename(part));
+	if (name != NULL && *g_strstrip(name) == '\0')
+		g_clear_pointer(&name, g_free);
+	return name;
+}
+
+/* The number of bytes OBJECT writes: decoded content for a part, the
+ * serialised message for an attached message. */
+static gsize
+object_size(MessagePrivate *m, GMimeObject *object)
+{
+	g_autoptr(GMimeStream) null = g_mime_stream_null_new();
+	ssize_t n = 0;
+
+	if (GMIME_IS_MESSAGE_PART(object)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(
+			GMIME_MESSAGE_PART(object));
+
+		if (inner != NULL)
+			n = g_mime_object_write_to_stream(GMIME_OBJECT(inner),
+							  NULL, null);
+	} else if (GMIME_IS_PART(object)) {
+		GMimeDataWrapper *content =
+			g_mime_part_get_content(GMIME_PART(object));
+
+		if (content != NULL)
+			n = g_mime_data_wrapper_write_to_stream(content, null);
+	}
+	if (n < 0) {
+		add_warning(m, "an attachment cannot be read");
+		return 0;
+	}
+	g_mime_stream_flush(null);
+	return GMIME_STREAM_NULL(null)->written;
+}
+
+/* The content ID of OBJECT without <>, or NULL (owned). */
+static char *
+content_id(const MessagePrivate *m, GMimeObject *object)
+{
+	const char *id = g_mime_object_get_content_id(object);
+	g_autofree char *copy = NULL;
+
+	if (id == NULL)
+		return NULL;
+	copy = g_strstrip(g_strdup(id));
+	if (*copy == '<') {
+		gsize len = strlen(copy);
+
+		memmove(copy, copy + 1, len);
+		if (len > 1 && copy[len - 2] == '>')
+			copy[len - 2] = '\0';
+	}
+	return *copy ? string_to_utf8(m, copy) : NULL;
+}
+
+/* Record OBJECT (a leaf part or an attached message) as attachment. */
+static void
+add_attachment(MessagePrivate *m, GMimeObject *object)
+{
+	MessageAttachment *a = g_new0(MessageAttachment, 1);
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+	g_autofree char *mime_type = g_mime_content_type_get_mime_type(type);
+	const char *disposition = g_mime_object_get_disposition(object);
+
+	a->content_type = g_ascii_strdown(mime_type, -1);
+	a->content_id = content_id(m, object);
+	a->is_inline = disposition == NULL ||
+		       g_ascii_strcasecmp(disposition, "inline") == 0;
+	a->part = g_object_ref(object);
+	a->size = object_size(m, object);
+
+	if (GMIME_IS_MESSAGE_PART(object)) {
+		/* Named after its subject, as mail programs save it. */
+		GMimeMessage *inner = g_mime_message_part_get_message(
+			GMIME_MESSAGE_PART(object));
+		const char *subject =
+			inner ? g_mime_message_get_subject(inner) : NULL;
+		g_autofree char *clean = string_to_utf8(m, subject);
+
+		if (clean != NULL && *g_strstrip(clean) != '\0')
+			a->name = g_strconcat(clean, ".eml", NULL);
+	} else {
+		a->name = part_file_name(m, GMIME_PART(object));
+	}
+	if (a->name == NULL)
+		a->name = name_from_content_id(a->content_id);
+	if (a->name == NULL)
+		a->name = made_up_name(&m->pub, a->content_type);
+	g_ptr_array_add(m->pub.attachments, a);
+}
+
+/* TRUE for the signature part of multipart/signed. */
+static gboolean
+is_signature(GMimeContentType *type)
+{
+	static const char *types[] = {
+		"application/pkcs7-signature",
+		"application/x-pkcs7-signature",
+		"application/pgp-signature",
+		NULL
+	};
+	g_autofree char *mime_type = g_mime_content_type_get_mime_type(type);
+
+	for (const char **t = types; *t != NULL; t++)
+		if (g_ascii_strcasecmp(mime_type, *t) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+/* TRUE when OBJECT carries a file name or an attachment disposition. */
+static gboolean
+is_file(GMimeObject *object)
+{
+	const char *disposition = g_mime_object_get_disposition(object);
+
+	if (disposition != NULL &&
+	    g_ascii_strcasecmp(disposition, "attachment") == 0)
+		return TRUE;
+	return GMIME_IS_PART(object) &&
+	       g_mime_part_get_filename(GMIME_PART(object)) != NULL;
+}
+
+/* TRUE when OBJECT is a text/plain or text/html part meant as body. */
+static gboolean
+is_body_text(GMimeObject *object, const char *subtype)
+{
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+
+	return GMIME_IS_PART(object) && !is_file(object) &&
+	       g_mime_content_type_is_type(type, "text", subtype);
+}
+
+/* Body text from the leaf PART: the text itself, or HTML as text. */
+static void
+add_text(Walk *walk, GMimePart *part)
+{
+	MessagePrivate *m = walk->message;
+	GMimeContentType *type =
+		g_mime_object_get_content_type(GMIME_OBJECT(part));
+	g_autofree char *text = part_text(m, part);
+
+	if (g_mime_content_type_is_type(type, "text", "html")) {
+		char *plain = html_to_text(text, strlen(text));
+
+		g_free(text);
+		text = plain;
+		m->pub.body_from_html = TRUE;
+	}
+	trim_text(text);
+	if (*text != '\0')
+		g_ptr_array_add(walk->texts, g_steal_pointer(&text));
+}
+
+/* The alternative of MULTIPART that gives the body: text/plain unless
+ * it is blank, else the HTML one (or the richest container). */
+static GMimeObject *
+choose_alternative(GMimeMultipart *multipart)
+{
+	int count = g_mime_multipart_get_count(multipart);
+	GMimeObject *plain = NULL;
+	GMimeObject *rich = NULL;
+
+	for (int i = 0; i < count; i++) {
+		GMimeObject *child = g_mime_multipart_get_part(multipart, i);
+
+		if (plain == NULL && is_body_text(child, "plain"))
+			plain = child;
+		else if (is_body_text(child, "html") ||
+			 GMIME_IS_MULTIPART(child))
+			rich = child;
+	}
+	if (plain != NULL && rich != NULL) {
+		g_autoptr(GByteArray) bytes = part_bytes(GMIME_PART(plain));
+
+		if (bytes == NULL || is_blank((const char *) bytes->data,
+					      bytes->len))
+			return rich;
+	}
+	if (plain != NULL)
+		return plain;
+	if (rich != NULL)
+		return rich;
+	return count > 0 ? g_mime_multipart_get_part(multipart, 0) : NULL;
+}
+
+/* Walk the children of MULTIPART. */
+static void
+walk_multipart(Walk *walk, GMimeMultipart *multipart, WalkMode mode,
+	       guint depth)
+{
+	GMimeObject *object = GMIME_OBJECT(multipart);
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+	int count = g_mime_multipart_get_count(multipart);
+	gboolean signed_part;
+
+	/* Alternatives: one gives the body; the images of the others
+	 * (an HTML part's related pictures) are still attachments. */
+	if (g_mime_content_type_is_type(type, "multipart", "alternative")) {
+		GMimeObject *chosen = mode == WALK_ALL
+			? choose_alternative(multipart) : NULL;
+
+		for (int i = 0; i < count; i++) {
+			GMimeObject *child =
+				g_mime_multipart_get_part(multipart, i);
+
+			walk_object(walk, child,
+				    child == chosen ? mode : WALK_ATTACHMENTS,
+				    depth + 1);
+		}
+		return;
+	}
+
+	/* Signed, mixed, related, report, anything else: every child in
+	 * order, except the signature of a signed part. */
+	signed_part = g_mime_content_type_is_type(type, "multipart",
+						  "signed");
+	for (int i = 0; i < count; i++) {
+		GMimeObject *child = g_mime_multipart_get_part(multipart, i);
+
+		if (signed_part && is_signature(
+			    g_mime_object_get_content_type(child)))
+			continue;
+		walk_object(walk, child, mode, depth + 1);
+	}
+}
+
+/* Walk OBJECT: body text into walk->texts, files into attachments. */
+static void
+walk_object(Walk *walk, GMimeObject *object, WalkMode mode, guint depth)
+{
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+
+	if (depth > MAX_DEPTH) {
+		add_warning(walk->message, "MIME nesting deeper than %d: "
+			    "parts ignored", MAX_DEPTH);
+		return;
+	}
+	if (GMIME_IS_MULTIPART(object)) {
+		walk_multipart(walk, GMIME_MULTIPART(object), mode, depth);
+		return;
+	}
+	if (GMIME_IS_MESSAGE_PART(object)) {
+		add_attachment(walk->message, object);
+		return;
+	}
+	if (!GMIME_IS_PART(object))
+		return;
+	/* The version part of PGP/MIME says nothing to a reader. */
+	if (g_mime_content_type_is_type(type, "application", "pgp-encrypted"))
+		return;
+
+	if (is_body_text(object, "plain") || is_body_text(object, "html")) {
+		if (mode == WALK_ALL)
+			add_text(walk, GMIME_PART(object));
+		return;
+	}
+	add_attachment(walk->message, object);
+}
+
+/* The first mailbox in LIST, looking into groups, or NULL. */
+static InternetAddressMailbox *
+first_mailbox(InternetAddressList *list)
+{
+	int count = list ? internet_address_list_length(list) : 0;
+
+	for (int i = 0; i < count; i++) {
+		InternetAddress *address =
+			internet_address_list_get_address(list, i);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(address))
+			return INTERNET_ADDRESS_MAILBOX(address);
+		if (INTERNET_ADDRESS_IS_GROUP(address)) {
+			InternetAddressMailbox *member = first_mailbox(
+				internet_address_group_get_members(
+					INTERNET_ADDRESS_GROUP(address)));
+
+			if (member != NULL)
+				return member;
+		}
+	}
+	return NULL;
+}
+
+/* Add every mailbox address of LIST to ADDRESSES, once each. */
+static void
+add_addresses(const MessagePrivate *m, GPtrArray *addresses,
+	      InternetAddressList *list)
+{
+	int count = internet_address_list_length(list);
+
+	for (int i = 0; i < count; i++) {
+		InternetAddress *address =
+			internet_address_list_get_address(list, i);
+		const char *addr;
+		gboolean seen = FALSE;
+
+		if (INTERNET_ADDRESS_IS_GROUP(address)) {
+			add_addresses(m, addresses,
+				      internet_address_group_get_members(
+					      INTERNET_ADDRESS_GROUP(address)));
+			continue;
+		}
+		addr = internet_address_mailbox_get_addr(
+			INTERNET_ADDRESS_MAILBOX(address));
+		if (addr == NULL || *addr == '\0')
+			continue;
+		for (guint j = 0; j < addresses->len && !seen; j++)
+			seen = g_ascii_strcasecmp(addresses->pdata[j],
+						  addr) == 0;
+		if (!seen)
+			g_ptr_array_add(addresses, string_to_utf8(m, addr));
+	}
+}
+
+/* The recipients named in Delivered-To, X-Original-To, To and Cc, in
+ * that order and in header order within each, without repeats. */
+static GPtrArray *
+header_recipients(MessagePrivate *m)
+{
+	static const char *names[] = {
+		"Delivered-To", "X-Original-To", "To", "Cc", NULL
+	};
+	GPtrArray *addresses = g_ptr_array_new_with_free_func(g_free);
+	GMimeHeaderList *headers =
+		g_mime_object_get_header_list(GMIME_OBJECT(m->pub.mime));
+	int count = g_mime_header_list_get_count(headers);
+
+	for (const char **name = names; *name != NULL; name++) {
+		for (int i = 0; i < count; i++) {
+			GMimeHeader *header =
+				g_mime_header_list_get_header_at(headers, i);
+			const char *value;
+			InternetAddressList *list;
+
+			if (g_ascii_strcasecmp(g_mime_header_get_name(header),
+					       *name) != 0)
+				continue;
+			value = g_mime_header_get_value(header);
+			if (value == NULL)
+				continue;
+			list = internet_address_list_parse(m->options, value);
+			if (list == NULL)
+				continue;
+			add_addresses(m, addresses, list);
+			g_object_unref(list);
+		}
+	}
+	return addresses;
+}
+
+/* VALUE with surrounding white space and one pair of <> removed, or
+ * NULL when VALUE is NULL (owned). */
+static char *
+strip_angle_brackets(const char *value)
+{
+	char *copy;
+	char *start;
+	char *end;
+
+	if (value == NULL)
+		return NULL;
+	copy = g_strstrip(g_strdup(value));
+	start = strchr(copy, '<');
+	end = start ? strchr(start, '>') : NULL;
+	if (start != NULL && end != NULL) {
+		*end = '\0';
+		memmove(copy, start + 1, strlen(start + 1) + 1);
+		g_strstrip(copy);
+	}
+	return copy;
+}
+
+/* The first top-level header NAME, or NULL.  GMime keeps the
+ * Content-* headers with the top MIME part, not with the message. */
+static GMimeHeader *
+find_header(const Message *message, const char *name)
+{
+	GMimeObject *object = GMIME_OBJECT(message->mime);
+	GMimeHeader *header = g_mime_header_list_get_header(
+		g_mime_object_get_header_list(object), name);
+	GMimeObject *top;
+
+	if (header != NULL)
+		return header;
+	top = g_mime_message_get_mime_part(message->mime);
+	if (top == NULL)
+		return NULL;
+	return g_mime_header_list_get_header(
+		g_mime_object_get_header_list(top), name);
+}
+
+/* The first value of header NAME, NULL when absent (borrowed). */
+static const char *
+first_value(const Message *message, const char *name)
+{
+	GMimeHeader *header = find_header(message, name);
+
+	return header ? g_mime_header_get_value(header) : NULL;
+}
+
+/* The first raw value of header NAME, NULL when absent (borrowed). */
+static const char *
+first_raw_value(const Message *message, const char *name)
+{
+	GMimeHeader *header = find_header(message, name);
+
+	return header ? g_mime_header_get_raw_value(header) : NULL;
+}
+
+/* The first Message-ID, without <>, or NULL when missing or empty. */
+static char *
+message_id(MessagePrivate *m)
+{
+	const char *value = first_value(&m->pub, "Message-ID");
+	g_autofree char *id = NULL;
+
+	if (value == NULL)
+		return NULL;
+	id = g_mime_utils_decode_message_id(value);
+	if (id == NULL)
+		id = strip_angle_brackets(value);
+	if (id == NULL || *g_strstrip(id) == '\0')
+		return NULL;
+	return string_to_utf8(m, id);
+}
+
+/* TRUE when P starts a "B" encoded word "=?charset?B?payload?=": its
+ * charset and payload are given, and where it ends. */
+static gboolean
+b_word_at(const char *p, const char **charset, gsize *charset_len,
+	  const char **payload, gsize *payload_len, const char **after)
+{
+	const char *q = p + 2;
+	const char *end;
+
+	if (p[0] != '=' || p[1] != '?')
+		return FALSE;
+	*charset = q;
+	while (*q != '\0' && *q != '?' && !g_ascii_isspace(*q))
+		q++;
+	if (*q != '?' || q == *charset || (q[1] != 'B' && q[1] != 'b') ||
+	    q[2] != '?')
+		return FALSE;
+	*charset_len = q - *charset;
+	*payload = q + 3;
+	end = strstr(*payload, "?=");
+	if (end == NULL)
+		return FALSE;
+	for (const char *t = *payload; t < end; t++)
+		if (!g_ascii_isalnum(*t) && *t != '+' && *t != '/' &&
+		    *t != '=')
+			return FALSE;
+	*payload_len = end - *payload;
+	*after = end + 2;
+	return TRUE;
+}
+
+/* Append the base64 PAYLOAD of LEN characters, decoded, to BYTES. */
+static void
+append_base64(GByteArray *bytes, const char *payload, gsize len)
+{
+	g_autofree char *copy = g_strndup(payload, len);
+	g_autofree guchar *data = NULL;
+	gsize n = 0;
+
+	data = g_base64_decode(copy, &n);
+	g_byte_array_append(bytes, data, (guint) n);
+}
+
+/*
+ * VALUE with each run of adjacent base64 encoded words in the same
+ * charset made one word, or NULL when there is no such run (owned).
+ * GMime joins such runs itself, but loses the text after a word that
+ * ends in "=" padding; some mailers pad every word.
+ */
+static char *
+join_base64_words(const char *value)
+{
+	GString *out = g_string_new(NULL);
+	const char *p = value;
+	gboolean joined = FALSE;
+
+	while (*p != '\0') {
+		const char *word = strstr(p, "=?");
+		const char *charset, *payload, *after, *next;
+		gsize charset_len, payload_len;
+		g_autoptr(GByteArray) bytes = NULL;
+		guint words = 1;
+
+		if (word == NULL) {
+			g_string_append(out, p);
+			break;
+		}
+		g_string_append_len(out, p, word - p);
+		if (!b_word_at(word, &charset, &charset_len, &payload,
+			       &payload_len, &after)) {
+			g_string_append(out, "=?");
+			p = word + 2;
+			continue;
+		}
+		bytes = g_byte_array_new();
+		append_base64(bytes, payload, payload_len);
+		for (;;) {
+			const char *cs2, *pl2, *after2;
+			gsize cs2_len, pl2_len;
+
+			next = after;
+			while (g_ascii_isspace(*next))
+				next++;
+			if (!b_word_at(next, &cs2, &cs2_len, &pl2, &pl2_len,
+				       &after2) || cs2_len != charset_len ||
+			    g_ascii_strncasecmp(cs2, charset, charset_len))
+				break;
+			append_base64(bytes, pl2, pl2_len);
+			after = after2;
+			words++;
+		}
+		if (words == 1) {
+			g_string_append_len(out, word, after - word);
+		} else {
+			g_autofree char *encoded =
+				g_base64_encode(bytes->data, bytes->len);
+
+			g_string_append_printf(out, "=?%.*s?B?%s?=",
+					       (int) charset_len, charset,
+					       encoded);
+			joined = TRUE;
+		}
+		p = after;
+	}
+	if (!joined) {
+		g_string_free(out, TRUE);
+		return NULL;
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* The subject, decoded, "" when missing (owned). */
+static char *
+subject(MessagePrivate *m)
+{
+	const char *value = g_mime_message_get_subject(m->pub.mime);
+	const char *raw = first_raw_value(&m->pub, "Subject");
+	g_autofree char *unfolded = raw ? g_mime_utils_header_unfold(raw)
+					: NULL;
+	g_autofree char *joined = unfolded ? join_base64_words(unfolded)
+					   : NULL;
+	g_autofree char *decoded = NULL;
+
+	/* Encoded words GMime would cut short are joined first; raw
+	 * 8-bit bytes are decoded with the fallbacks again. */
+	if (joined != NULL || (unfolded != NULL &&
+			       has_8bit(unfolded, strlen(unfolded))))
+		decoded = g_mime_utils_header_decode_text(m->options,
+			joined ? joined : unfolded);
+	else
+		decoded = g_strdup(value ? value : "");
+	return g_strstrip(to_utf8(m, decoded, strlen(decoded)));
+}
+
+/* From, Reply-To and Return-Path into M. */
+static void
+read_addresses(MessagePrivate *m)
+{
+	InternetAddressMailbox *from = first_mailbox(
+		g_mime_message_get_from(m->pub.mime));
+	InternetAddressMailbox *reply_to = first_mailbox(
+		g_mime_message_get_reply_to(m->pub.mime));
+
+	if (from != NULL) {
+		const char *name = internet_address_get_name(
+			INTERNET_ADDRESS(from));
+
+		m->pub.from_addr = string_to_utf8(m,
+			internet_address_mailbox_get_addr(from));
+		if (name != NULL && *name != '\0')
+			m->pub.from_name = string_to_utf8(m, name);
+	}
+	if (reply_to != NULL)
+		m->pub.reply_to_addr = string_to_utf8(m,
+			internet_address_mailbox_get_addr(reply_to));
+	m->pub.return_path = strip_angle_brackets(
+		first_value(&m->pub, "Return-Path"));
+	if (m->pub.return_path != NULL) {
+		char *clean = string_to_utf8(m, m->pub.return_path);
+
+		g_free(m->pub.return_path);
+		m->pub.return_path = clean;
+	}
+}
+
+/* TRUE when the header line LINE is one a delivery adds. */
+static gboolean
+is_delivery_header(const char *line, gsize len)
+{
+	for (const char **h = delivery_headers; *h != NULL; h++) {
+		gsize n = strlen(*h);
+		gsize i = n;
+
+		if (len <= n || g_ascii_strncasecmp(line, *h, n) != 0)
+			continue;
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i < len && line[i] == ':')
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Hex SHA-256 of STREAM from FROM: the header lines except the
+ * delivery headers (with their continuation lines), then the body
+ * bytes as they are.  NULL when the stream cannot be read. */
+static char *
+digest(GMimeStream *stream, gint64 from)
+{
+	g_autoptr(GMimeStream) sub = g_mime_stream_substream(stream, from,
+							     -1);
+	g_autoptr(GMimeStream) lines = g_mime_stream_buffer_new(sub,
+		GMIME_STREAM_BUFFER_BLOCK_READ);
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autoptr(GByteArray) line = g_byte_array_new();
+	gboolean skipping = FALSE;
+	char buf[8192];
+	ssize_t n;
+
+	/* The header block, line by line, up to the empty line. */
+	for (;;) {
+		const char *text;
+
+		g_byte_array_set_size(line, 0);
+		g_mime_stream_buffer_readln(lines, line);
+		if (line->len == 0)
+			break;
+		text = (const char *) line->data;
+		if ((line->len == 1 && text[0] == '\n') ||
+		    (line->len == 2 && text[0] == '\r' && text[1] == '\n')) {
+			g_checksum_update(sum, line->data, line->len);
+			break;
+		}
+		if (text[0] != ' ' && text[0] != '\t')
+			skipping = is_delivery_header(text, line->len);
+		if (!skipping)
+			g_checksum_update(sum, line->data, line->len);
+	}
+
+	/* The body, unchanged. */
+	while ((n = g_mime_stream_read(lines, buf, sizeof(buf))) > 0)
+		g_checksum_update(sum, (const guchar *) buf, (gsize) n);
+	if (n < 0 && !g_mime_stream_eos(lines))
+		return NULL;
+	return g_strdup(g_checksum_get_string(sum));
+}
+
+/* The offset after the first line of STREAM from START, or START
+ * when PREFIX is given and the line does not begin with it. */
+static gint64
+skip_line(GMimeStream *stream, gint64 start, const char *prefix)
+{
+	char buf[512];
+	gint64 offset = start;
+	gsize plen = prefix ? strlen(prefix) : 0;
+	ssize_t n;
+
+	g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET);
+	n = g_mime_stream_read(stream, buf, sizeof(buf));
+	if (n <= 0 || (prefix != NULL &&
+		       ((gsize) n < plen || memcmp(buf, prefix, plen) != 0)))
+		goto out;
+	/* Find the end of the line, however long. */
+	for (;;) {
+		char *eol = memchr(buf, '\n', (gsize) n);
+
+		if (eol != NULL) {
+			offset += eol - buf + 1;
+			break;
+		}
+		offset += n;
+		n = g_mime_stream_read(stream, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+	}
+out:
+	g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET);
+	return offset;
+}
+
+/* The message in STREAM from START, or NULL when no header is there. */
+static GMimeMessage *
+parse_at(MessagePrivate *m, GMimeStream *stream, gint64 start)
+{
+	g_autoptr(GMimeStream) mail = g_mime_stream_substream(stream, start,
+							      -1);
+	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(mail);
+	GMimeMessage *message;
+
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	g_mime_parser_set_persist_stream(parser, TRUE);
+	message = g_mime_parser_construct_message(parser, m->options);
+	if (message != NULL &&
+	    g_mime_header_list_get_count(g_mime_object_get_header_list(
+		    GMIME_OBJECT(message))) == 0)
+		g_clear_object(&message);
+	return message;
+}
+
+/* The parser options for OPTIONS' fallback charsets. */
+static GMimeParserOptions *
+parser_options(const MessageOptions *options, MessagePrivate *m)
+{
+	GMimeParserOptions *popts = g_mime_parser_options_new();
+	const char **charsets = options && options->fallback_charsets
+				? options->fallback_charsets
+				: default_charsets;
+
+	g_mime_parser_options_set_fallback_charsets(popts, charsets);
+	g_mime_parser_options_set_rfc2047_compliance_mode(popts,
+		GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_address_compliance_mode(popts,
+		GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_parameter_compliance_mode(popts,
+		GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_warning_callback(popts, parser_warning, m);
+	return popts;
+}
+
+/* Record in DATA (a char**) the first charset of a text part that
+ * says more than utf-8 or us-ascii. */
+static void
+find_text_charset(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	char **found = data;
+	GMimeContentType *type = g_mime_object_get_content_type(part);
+	const char *charset;
+
+	(void) parent;
+	if (*found != NULL || !GMIME_IS_TEXT_PART(part))
+		return;
+	charset = g_mime_content_type_get_parameter(type, "charset");
+	if (charset != NULL && *charset != '\0' && !is_weak_label(charset))
+		*found = g_strdup(effective_charset(charset));
+}
+
+/*
+ * Options for 8-bit text inside the MIME parts that put the charset of
+ * the mail's own text before the other fallbacks (after utf-8): the
+ * mailer that writes a raw 8-bit file name, or text without a charset,
+ * uses the charset it declares for its text, so a Latin-1 name is not
+ * read as GB18030.  The top-level headers keep the plain fallbacks, as
+ * a forwarded subject often comes from another mailer.
+ */
+static void
+add_charset_hint(MessagePrivate *m)
+{
+	g_autofree char *hint = NULL;
+	g_autoptr(GPtrArray) list = g_ptr_array_new();
+	const char **charsets =
+		g_mime_parser_options_get_fallback_charsets(m->options);
+	g_auto(GStrv) copy = g_strdupv((char **) charsets);
+	guint i = 0;
+	iconv_t cd;
+
+	g_mime_message_foreach(m->pub.mime, find_text_charset, &hint);
+	if (hint == NULL)
+		return;
+	cd = g_mime_iconv_open("UTF-8", hint);
+	if (cd == (iconv_t) -1)
+		return;
+	g_mime_iconv_close(cd);
+	if (copy[0] != NULL && g_ascii_strcasecmp(copy[0], "utf-8") == 0)
+		g_ptr_array_add(list, copy[i++]);
+	g_ptr_array_add(list, hint);
+	for (; copy[i] != NULL; i++)
+		if (g_ascii_strcasecmp(copy[i], hint) != 0)
+			g_ptr_array_add(list, copy[i]);
+	g_ptr_array_add(list, NULL);
+	m->part_options = g_mime_parser_options_clone(m->options);
+	g_mime_parser_options_set_fallback_charsets(m->part_options,
+		(const char **) list->pdata);
+}
+
+/* The body: its pieces joined by a blank line (owned). */
+static char *
+join_texts(GPtrArray *texts)
+{
+	g_ptr_array_add(texts, NULL);
+	return g_strjoinv("\n\n", (char **) texts->pdata);
+}
+
+/* Parse the message in STREAM. */
+Message *
+message_parse(GMimeStream *stream, const MessageOptions *options,
+	      GError **error)
+{
+	MessagePrivate *m;
+	g_autoptr(GPtrArray) texts = NULL;
+	GMimeObject *top;
+	Walk walk;
+	gint64 start;
+
+	g_return_val_if_fail(GMIME_IS_STREAM(stream), NULL);
+
+	m = g_new0(MessagePrivate, 1);
+	m->pub.warnings = g_ptr_array_new_with_free_func(g_free);
+	m->pub.attachments = g_ptr_array_new_with_free_func(attachment_free);
+	m->options = parser_options(options, m);
+
+	/* The mail proper starts after any mbox From line; parsing it as
+	 * a plain message keeps body lines starting "From " intact.  A
+	 * first line of other junk ("---- Original message ----") is
+	 * skipped too, when the mail does not parse with it. */
+	start = g_mime_stream_tell(stream);
+	if (start < 0)
+		start = 0;
+	start = skip_line(stream, start, "From ");
+	m->pub.mime = parse_at(m, stream, start);
+	if (m->pub.mime == NULL) {
+		gint64 next = skip_line(stream, start, NULL);
+
+		if (next > start) {
+			g_ptr_array_set_size(m->pub.warnings, 0);
+			m->dropped_warnings = 0;
+			add_warning(m, "first line is not a header: skipped");
+			start = next;
+			m->pub.mime = parse_at(m, stream, start);
+		}
+	}
+	if (m->pub.mime == NULL) {
+		g_set_error(error, M2T_ERROR, M2T_ERROR_DATAERR,
+			    "not a mail message");
+		message_free(&m->pub);
+		return NULL;
+	}
+
+	/* Identifiers, subject and addresses. */
+	add_charset_hint(m);
+	m->pub.message_id = message_id(m);
+	m->pub.in_reply_to = string_to_utf8(m,
+		first_value(&m->pub, "In-Reply-To"));
+	m->pub.references = string_to_utf8(m,
+		first_value(&m->pub, "References"));
+	m->pub.subject = subject(m);
+	read_addresses(m);
+	m->pub.header_recipients = header_recipients(m);
+
+	/* Body and attachments, from our own walk of the tree. */
+	texts = g_ptr_array_new_with_free_func(g_free);
+	walk = (Walk) { .message = m, .texts = texts };
+	top = g_mime_message_get_mime_part(m->pub.mime);
+	if (top != NULL)
+		walk_object(&walk, top, WALK_ALL, 0);
+	m->pub.body = join_texts(texts);
+
+	/* The digest over what every delivery of this mail shares. */
+	m->pub.digest = digest(stream, start);
+	if (m->pub.digest == NULL) {
+		g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
+			    "cannot read the spooled message");
+		message_free(&m->pub);
+		return NULL;
+	}
+	if (m->dropped_warnings > 0)
+		add_warning(m, "%u more parser warnings", m->dropped_warnings);
+	return &m->pub;
+}
+
+/* The first value of header NAME, decoded to UTF-8, or NULL (owned). */
+char *
+message_header(const Message *message, const char *name)
+{
+	const MessagePrivate *m = (const MessagePrivate *) message;
+	const char *value;
+	const char *raw;
+
+	g_return_val_if_fail(message != NULL && name != NULL, NULL);
+
+	value = first_value(message, name);
+	if (value == NULL)
+		return NULL;
+	if (g_utf8_validate(value, -1, NULL))
+		return g_strdup(value);
+	raw = first_raw_value(message, name);
+	return to_utf8(m, raw ? raw : value, strlen(raw ? raw : value));
+}
+
+/* TRUE when header NAME is present. */
+gboolean
+message_has_header(const Message *message, const char *name)
+{
+	g_return_val_if_fail(message != NULL && name != NULL, FALSE);
+
+	return find_header(message, name) != NULL;
+}
+
+/* The decoded content of ATTACHMENT (owned). */
+GBytes *
+message_attachment_data(const MessageAttachment *attachment,
+			GError **error)
+{
+	g_autoptr(GMimeStream) mem = NULL;
+	GMimeObject *object;
+	GByteArray *bytes;
+	ssize_t n = 0;
+
+	g_return_val_if_fail(attachment != NULL, NULL);
+
+	object = attachment->part;
+	mem = g_mime_stream_mem_new();
+	if (GMIME_IS_MESSAGE_PART(object)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(
+			GMIME_MESSAGE_PART(object));
+
+		if (inner != NULL)
+			n = g_mime_object_write_to_stream(GMIME_OBJECT(inner),
+							  NULL, mem);
+	} else if (GMIME_IS_PART(object)) {
+		GMimeDataWrapper *content =
+			g_mime_part_get_content(GMIME_PART(object));
+
+		if (content != NULL)
+			n = g_mime_data_wrapper_write_to_stream(content, mem);
+	}
+	if (n < 0) {
+		/* The spool file could not be read: may pass. */
+		g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
+			    "cannot read attachment %s", attachment->name);
+		return NULL;
+	}
+	g_mime_stream_flush(mem);
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	return g_byte_array_free_to_bytes(bytes);
+}
+
+/* Free one attachment record (a MessageAttachment). */
+static void
+attachment_free(gpointer data)
+{
+	MessageAttachment *a = data;
+
+	g_free(a->name);
+	g_free(a->content_type);
+	g_free(a->content_id);
+	g_clear_object(&a->part);
+	g_free(a);
+}
+
+/* Free MESSAGE and everything it holds. */
+void
+message_free(Message *message)
+{
+	MessagePrivate *m = (MessagePrivate *) message;
+
+	if (message == NULL)
+		return;
+	g_clear_object(&message->mime);
+	g_free(message->message_id);
+	g_free(message->in_reply_to);
+	g_free(message->references);
+	g_free(message->subject);
+	g_free(message->from_addr);
+	g_free(message->from_name);
+	g_free(message->reply_to_addr);
+	g_free(message->return_path);
+	g_clear_pointer(&message->header_recipients, g_ptr_array_unref);
+	g_free(message->body);
+	g_clear_pointer(&message->attachments, g_ptr_array_unref);
+	g_free(message->digest);
+	g_clear_pointer(&message->warnings, g_ptr_array_unref);
+	g_clear_pointer(&m->options, g_mime_parser_options_free);
+	g_clear_pointer(&m->part_options, g_mime_parser_options_free);
+	g_free(m);
+}
