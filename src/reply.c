@@ -137,7 +137,8 @@ reply_references(const Message *message)
 	if (earlier == NULL)
 		return g_strdup_printf("<%s>", message->message_id);
 	joined = g_strdup_printf("%s <%s>", earlier, message->message_id);
-	return g_strstrip(g_strdelimit(joined, "\r\n\t", ' '));
+	g_strstrip(g_strdelimit(joined, "\r\n\t", ' '));
+	return g_steal_pointer(&joined);
 }
 
 /* The reply to MESSAGE; see reply.h. */
