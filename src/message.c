@@ -34,17 +34,34 @@
  * (Received, Return-Path, Delivered-To, X-Original-To), then the body
  * bytes as spooled, so that a mail delivered twice is recognised.
  *
- * Limits: attached messages (message/rfc822) are attachments, not
- * unwrapped; encrypted parts are attachments; an HTML part's own
- * <meta charset> is not read; raw 8-bit text in a charset that is not
- * among the fallbacks (Shift_JIS, say) comes out garbled, as valid
- * UTF-8.
+ * Forwarded messages (message/rfc822) are unwrapped: a header block
+ * (From, Date, Subject) and their text join the body, their files are
+ * attachments; one with an attachment disposition, or returned inside
+ * a delivery report, is a file named after its subject (SUBJECT.eml).
+ * In multipart/related only the root is body; the other parts are
+ * files.  A text alternative that is blank or a stub (under a fifth of
+ * what the HTML shows) gives way to the HTML.  uuencoded blocks in
+ * plain text and winmail.dat (with libytnef) become attachments.
+ * Raw 8-bit text is read with the first fallback that fits; GB18030
+ * only when the bytes look Chinese (see looks_gb18030).
+ *
+ * Limits: encrypted parts are attachments; an HTML part's own
+ * <meta charset> is not read; raw 8-bit text in a charset that is
+ * neither hinted by the mail nor among the fallbacks comes out
+ * garbled, as valid UTF-8.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <iconv.h>
 #include <string.h>
+
+#ifdef HAVE_YTNEF
+#include <stdio.h>
+#include <ytnef.h>
+#include <mapi.h>
+#include <mapidefs.h>
+#endif
 
 #include "error.h"
 #include "html.h"
@@ -92,6 +109,7 @@ typedef struct {
 
 static void walk_object(Walk *walk, GMimeObject *object, WalkMode mode,
 			guint depth);
+static GBytes *uudecode(char **lines);
 static void attachment_free(gpointer data);
 
 /* Add a warning, as printf would format it. */
@@ -186,38 +204,119 @@ normalise_text(const char *text, gsize len)
 	return g_string_free(out, FALSE);
 }
 
-/* LEN bytes of TEXT as UTF-8: as they are when valid, else decoded with
- * the fallback charsets of OPTIONS; always valid UTF-8 (owned). */
+/* TRUE when GB18030 is a likely reading of LEN bytes of TEXT.  In
+ * Chinese text nearly every two-byte character has a second byte
+ * above ASCII; Latin-1 or Shift_JIS read as GB18030 pair a byte with
+ * an ASCII letter ("W\xf6lbung"), so such text is left to the next
+ * charset. */
+static gboolean
+looks_gb18030(const char *text, gsize len)
+{
+	const guchar *s = (const guchar *) text;
+	gsize pairs = 0;
+	gsize ascii_trail = 0;
+
+	for (gsize i = 0; i < len; i++) {
+		if (s[i] < 0x81 || s[i] == 0xff)
+			continue;
+		if (i + 1 >= len)
+			return FALSE;
+		pairs++;
+		if (s[i + 1] >= '0' && s[i + 1] <= '9') {
+			i += 3;		/* a four-byte sequence */
+			continue;
+		}
+		if (s[i + 1] < 0x80)
+			ascii_trail++;
+		i++;
+	}
+	return ascii_trail * 4 <= pairs;
+}
+
+/* LEN bytes of TEXT converted from CHARSET, or NULL when iconv does not
+ * know CHARSET or a byte does not fit it (owned). */
 static char *
-decode_with(GMimeParserOptions *options, const char *text, gsize len)
+convert_strict(const char *text, gsize len, const char *charset)
+{
+	g_autoptr(GError) error = NULL;
+	gsize written = 0;
+	char *out = g_convert(text, (gssize) len, "UTF-8", charset, NULL,
+			      &written, &error);
+
+	if (out != NULL && memchr(out, '\0', written) != NULL)
+		g_clear_pointer(&out, g_free);
+	return out;
+}
+
+/* TRUE when CHARSET names GB18030 or one of its subsets. */
+static gboolean
+is_chinese_charset(const char *charset)
+{
+	return g_ascii_strcasecmp(charset, "gb18030") == 0 ||
+	       g_ascii_strcasecmp(charset, "gbk") == 0 ||
+	       g_ascii_strcasecmp(charset, "gb2312") == 0;
+}
+
+/*
+ * LEN bytes of raw 8-bit TEXT that name no charset, as UTF-8 (owned):
+ * the first of CHARSETS (NULL-ended) that reads every byte, GB18030
+ * only when the text looks Chinese; else the last one, with U+FFFD for
+ * what it cannot read.
+ */
+static char *
+decode_8bit(const char **charsets, const char *text, gsize len)
+{
+	const char *last = "windows-1252";
+
+	for (const char **c = charsets; *c != NULL; c++) {
+		char *out;
+
+		last = *c;
+		if (is_chinese_charset(*c) && !looks_gb18030(text, len))
+			continue;
+		out = convert_strict(text, len, *c);
+		if (out != NULL)
+			return out;
+	}
+	{
+		g_autofree char *copy = g_strndup(text, len);
+		g_autofree char *lossy = g_convert_with_fallback(copy, -1,
+			"UTF-8", last, "\xef\xbf\xbd", NULL, NULL, NULL);
+
+		if (lossy != NULL)
+			return g_steal_pointer(&lossy);
+		return g_utf8_make_valid(copy, -1);
+	}
+}
+
+/* The fallback charsets for raw 8-bit text in M (NULL-ended). */
+static const char **
+fallbacks(const MessagePrivate *m)
+{
+	GMimeParserOptions *options = m->part_options ? m->part_options
+						      : m->options;
+
+	return g_mime_parser_options_get_fallback_charsets(options);
+}
+
+/* LEN bytes of TEXT as UTF-8: as they are when valid, else decoded with
+ * the fallback charsets of M; always valid UTF-8 (owned). */
+static char *
+utf8_of(const MessagePrivate *m, const char *text, gsize len)
 {
 	g_autofree char *decoded = NULL;
 
 	if (g_utf8_validate(text, (gssize) len, NULL))
 		return g_strndup(text, len);
-	decoded = g_mime_utils_decode_8bit(options, text, len);
+	decoded = decode_8bit(fallbacks(m), text, len);
 	return g_utf8_make_valid(decoded, -1);
-}
-
-/* LEN bytes of TEXT from the headers as valid UTF-8 (owned). */
-static char *
-to_utf8(const MessagePrivate *m, const char *text, gsize len)
-{
-	return decode_with(m->options, text, len);
-}
-
-/* The options for 8-bit text inside the MIME parts. */
-static GMimeParserOptions *
-part_options(const MessagePrivate *m)
-{
-	return m->part_options ? m->part_options : m->options;
 }
 
 /* A NUL-terminated TEXT made valid UTF-8, or NULL for NULL (owned). */
 static char *
 string_to_utf8(const MessagePrivate *m, const char *text)
 {
-	return text ? to_utf8(m, text, strlen(text)) : NULL;
+	return text ? utf8_of(m, text, strlen(text)) : NULL;
 }
 
 /* LEN bytes of TEXT converted with CD, each invalid byte replaced by
@@ -291,6 +390,64 @@ is_weak_label(const char *charset)
 	       g_ascii_strcasecmp(charset, "ascii") == 0;
 }
 
+/* TRUE when CHARSET is ISO-2022-JP, or is missing and LEN bytes of
+ * TEXT switch to JIS X 0208 the way ISO-2022-JP does. */
+static gboolean
+is_iso2022jp(const char *charset, const char *text, gsize len)
+{
+	if (charset != NULL && *charset != '\0')
+		return g_ascii_strcasecmp(charset, "iso-2022-jp") == 0 ||
+		       g_ascii_strcasecmp(charset, "csiso2022jp") == 0;
+	return text != NULL && len > 0 && !has_8bit(text, len) &&
+	       (g_strstr_len(text, (gssize) len, "\x1b$B") != NULL ||
+		g_strstr_len(text, (gssize) len, "\x1b$@") != NULL);
+}
+
+/*
+ * LEN bytes of ISO-2022-JP TEXT rewritten as EUC-JP (owned), to be read
+ * as EUC-JP-MS: Japanese mailers put the NEC and IBM extensions
+ * (circled digits, Roman numerals) in ISO-2022-JP, which glibc's
+ * ISO-2022-JP refuses.  Each line starts in ASCII, as the standard
+ * asks, so one missing escape spoils one line at most.
+ */
+static GByteArray *
+iso2022jp_to_eucjp(const char *text, gsize len)
+{
+	GByteArray *out = g_byte_array_sized_new((guint) len);
+	enum { ASCII, KANJI, KANA } mode = ASCII;
+
+	for (gsize i = 0; i < len; i++) {
+		guint8 c = (guint8) text[i];
+		guint8 kana = 0x8e;
+
+		if (c == 0x1b && i + 2 < len) {
+			char a = text[i + 1], b = text[i + 2];
+
+			if (a == '$' && (b == 'B' || b == '@'))
+				mode = KANJI;
+			else if (a == '(' && b == 'I')
+				mode = KANA;
+			else if (a == '(' && (b == 'B' || b == 'J'))
+				mode = ASCII;
+			else
+				goto copy;
+			i += 2;
+			continue;
+		}
+		if (c == '\n')
+			mode = ASCII;
+		if (mode == KANJI && c > 0x20 && c < 0x7f) {
+			c |= 0x80;
+		} else if (mode == KANA && c > 0x20 && c < 0x60) {
+			g_byte_array_append(out, &kana, 1);
+			c |= 0x80;
+		}
+copy:
+		g_byte_array_append(out, &c, 1);
+	}
+	return out;
+}
+
 /* LEN bytes of TEXT, labelled CHARSET (or NULL), as UTF-8 with LF line
  * ends (owned).  WHAT names the part in warnings. */
 static char *
@@ -299,8 +456,18 @@ text_to_utf8(MessagePrivate *m, const char *text, gsize len,
 {
 	g_autofree char *converted = NULL;
 	g_autofree char *normal = NULL;
+	g_autoptr(GByteArray) euc = NULL;
 	gsize converted_len = 0;
-	gboolean valid = g_utf8_validate(text, (gssize) len, NULL);
+	/* Plain ASCII is valid UTF-8 too, but proves nothing. */
+	gboolean valid = has_8bit(text, len) &&
+			 g_utf8_validate(text, (gssize) len, NULL);
+
+	if (is_iso2022jp(charset, text, len)) {
+		euc = iso2022jp_to_eucjp(text, len);
+		text = (const char *) euc->data;
+		len = euc->len;
+		charset = "EUC-JP-MS";
+	}
 
 	/* The declared charset, when iconv knows it and the text fits. */
 	if (charset != NULL && *charset != '\0') {
@@ -330,12 +497,14 @@ text_to_utf8(MessagePrivate *m, const char *text, gsize len,
 	}
 
 	/* Else UTF-8 when it is valid, else the fallback charsets. */
-	if (converted == NULL && valid) {
+	if (converted == NULL && !has_8bit(text, len)) {
+		converted = g_strndup(text, len);
+		converted_len = len;
+	} else if (converted == NULL && valid) {
 		converted = g_strndup(text, len);
 		converted_len = len;
 	} else if (converted == NULL) {
-		converted = g_mime_utils_decode_8bit(part_options(m), text,
-						     len);
+		converted = decode_8bit(fallbacks(m), text, len);
 		converted_len = strlen(converted);
 		add_warning(m, "%s: charset %s, decoded with the fallback "
 			    "charsets", what, charset ? charset : "missing");
@@ -475,7 +644,7 @@ raw_8bit_name(MessagePrivate *m, GMimeObject *object, const char *name,
 	value = raw_parameter(raw, param);
 	if (value == NULL || !has_8bit(value, strlen(value)))
 		return NULL;
-	return decode_with(part_options(m), value, strlen(value));
+	return utf8_of(m, value, strlen(value));
 }
 
 /* The file name extension usual for MIME_TYPE, without the dot. */
@@ -534,12 +703,59 @@ type_extension(const char *mime_type)
 	return "bin";
 }
 
-/* A name for the attachment of MIME_TYPE that has none (owned). */
-static char *
-made_up_name(const Message *message, const char *mime_type)
+/* A word for what a part of MIME_TYPE holds, for its made-up name. */
+static const char *
+type_stem(const char *mime_type)
 {
-	return g_strdup_printf("attachment-%u.%s",
-			       message->attachments->len + 1,
+	static const struct {
+		const char *prefix;
+		const char *stem;
+	} table[] = {
+		{ "image/", "image" }, { "video/", "video" },
+		{ "audio/", "audio" }, { "text/html", "document" },
+		{ "text/calendar", "invitation" },
+		{ "message/delivery-status", "delivery-status" },
+		{ "message/disposition-notification", "read-receipt" },
+		{ "text/rfc822-headers", "headers" },
+		{ "message/", "message" },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(table); i++)
+		if (g_ascii_strncasecmp(mime_type, table[i].prefix,
+					strlen(table[i].prefix)) == 0)
+			return table[i].stem;
+	return "attachment";
+}
+
+/* The Content-Description of OBJECT when it reads as a title (one
+ * line, at most 80 characters), else NULL (owned). */
+static char *
+description_title(const MessagePrivate *m, GMimeObject *object)
+{
+	const char *value = g_mime_object_get_header(object,
+						     "Content-Description");
+	g_autofree char *text = NULL;
+
+	if (value == NULL)
+		return NULL;
+	text = g_strstrip(string_to_utf8(m, value));
+	if (*text == '\0' || g_utf8_strlen(text, -1) > 80 ||
+	    strpbrk(text, "\r\n\t") != NULL)
+		return NULL;
+	return g_steal_pointer(&text);
+}
+
+/* A name for OBJECT of MIME_TYPE that has no file name (owned): its
+ * description ("Delivery report.txt"), else a word for its type
+ * ("image.png"), with the usual extension. */
+static char *
+made_up_name(const MessagePrivate *m, GMimeObject *object,
+	     const char *mime_type)
+{
+	g_autofree char *title = object ? description_title(m, object)
+					: NULL;
+
+	return g_strdup_printf("%s.%s", title ? title : type_stem(mime_type),
 			       type_extension(mime_type));
 }
 
@@ -586,33 +802,65 @@ part_file_name(MessagePrivate *m, GMimePart *part)
 	return name;
 }
 
-/* The number of bytes OBJECT writes: decoded content for a part, the
- * serialised message for an attached message. */
-static gsize
-object_size(MessagePrivate *m, GMimeObject *object)
+/* TRUE when the content of OBJECT is text whose line ends belong to
+ * the transport: text and attached messages that are not in base64
+ * are saved with LF line ends, as a mail program saves them. */
+static gboolean
+has_transport_line_ends(GMimeObject *object)
 {
-	g_autoptr(GMimeStream) null = g_mime_stream_null_new();
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+
+	return GMIME_IS_PART(object) &&
+	       (g_mime_content_type_is_type(type, "text", "*") ||
+		g_mime_content_type_is_type(type, "message", "*")) &&
+	       g_mime_part_get_content_encoding(GMIME_PART(object)) !=
+	       GMIME_CONTENT_ENCODING_BASE64;
+}
+
+/* Write the file OBJECT holds to OUT: the decoded content of a part,
+ * the message of an attached message.  -1 when it cannot be read. */
+static ssize_t
+write_object(GMimeObject *object, GMimeStream *out)
+{
+	g_autoptr(GMimeStream) filtered = g_mime_stream_filter_new(out);
 	ssize_t n = 0;
 
+	if (has_transport_line_ends(object)) {
+		GMimeFilter *lf = g_mime_filter_dos2unix_new(FALSE);
+
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), lf);
+		g_object_unref(lf);
+	}
 	if (GMIME_IS_MESSAGE_PART(object)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(
 			GMIME_MESSAGE_PART(object));
 
 		if (inner != NULL)
 			n = g_mime_object_write_to_stream(GMIME_OBJECT(inner),
-							  NULL, null);
+							  NULL, filtered);
 	} else if (GMIME_IS_PART(object)) {
 		GMimeDataWrapper *content =
 			g_mime_part_get_content(GMIME_PART(object));
 
 		if (content != NULL)
-			n = g_mime_data_wrapper_write_to_stream(content, null);
+			n = g_mime_data_wrapper_write_to_stream(content,
+								filtered);
 	}
-	if (n < 0) {
+	if (n >= 0 && g_mime_stream_flush(filtered) < 0)
+		n = -1;
+	return n;
+}
+
+/* The number of bytes of the file OBJECT holds. */
+static gsize
+object_size(MessagePrivate *m, GMimeObject *object)
+{
+	g_autoptr(GMimeStream) null = g_mime_stream_null_new();
+
+	if (write_object(object, null) < 0) {
 		add_warning(m, "an attachment cannot be read");
 		return 0;
 	}
-	g_mime_stream_flush(null);
 	return GMIME_STREAM_NULL(null)->written;
 }
 
@@ -636,6 +884,72 @@ content_id(const MessagePrivate *m, GMimeObject *object)
 	return *copy ? string_to_utf8(m, copy) : NULL;
 }
 
+/* The name of the attached message OBJECT: its subject, as mail
+ * programs save it, or NULL (owned). */
+static char *
+message_file_name(MessagePrivate *m, GMimeObject *object)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(
+		GMIME_MESSAGE_PART(object));
+	const char *subject = inner ? g_mime_message_get_subject(inner)
+				    : NULL;
+	const char *filename = g_mime_object_get_content_disposition_parameter(
+		object, "filename");
+	g_autofree char *clean = string_to_utf8(m, filename ? filename
+							    : subject);
+
+	if (clean == NULL || *g_strstrip(clean) == '\0')
+		return NULL;
+	if (filename != NULL)
+		return g_steal_pointer(&clean);
+	return g_strconcat(clean, ".eml", NULL);
+}
+
+/* Record a file the parser made (uudecoded, from winmail.dat): NAME,
+ * MIME_TYPE and DATA (taken). */
+static void
+add_made_attachment(MessagePrivate *m, const char *name,
+		    const char *mime_type, GBytes *data)
+{
+	MessageAttachment *a = g_new0(MessageAttachment, 1);
+
+	a->content_type = g_strdup(mime_type);
+	a->is_inline = FALSE;
+	a->data = data;
+	a->size = g_bytes_get_size(data);
+	a->name = name && *name ? utf8_of(m, name, strlen(name))
+				: made_up_name(m, NULL, mime_type);
+	g_ptr_array_add(m->pub.attachments, a);
+}
+
+/* The content of PART in x-uuencode transfer encoding when GMime read
+ * none, as mailers send it without the "begin" line; NULL otherwise. */
+static GBytes *
+bare_uuencode(GMimePart *part)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
+	GByteArray *raw;
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint n;
+
+	if (content == NULL || g_mime_part_get_content_encoding(part) !=
+	    GMIME_CONTENT_ENCODING_UUENCODE)
+		return NULL;
+	g_mime_stream_write_to_stream(g_mime_data_wrapper_get_stream(content),
+				      mem);
+	g_mime_stream_reset(g_mime_data_wrapper_get_stream(content));
+	raw = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	text = g_strndup((const char *) raw->data, raw->len);
+	lines = g_strsplit(text, "\n", -1);
+	for (n = 0; lines[n] != NULL; n++)
+		if (strcmp(g_strchomp(lines[n]), "end") == 0 ||
+		    g_str_has_prefix(lines[n], "begin "))
+			return NULL;	/* GMime's own decoder had it */
+	return uudecode(lines);
+}
+
 /* Record OBJECT (a leaf part or an attached message) as attachment. */
 static void
 add_attachment(MessagePrivate *m, GMimeObject *object)
@@ -651,24 +965,19 @@ add_attachment(MessagePrivate *m, GMimeObject *object)
 		       g_ascii_strcasecmp(disposition, "inline") == 0;
 	a->part = g_object_ref(object);
 	a->size = object_size(m, object);
-
-	if (GMIME_IS_MESSAGE_PART(object)) {
-		/* Named after its subject, as mail programs save it. */
-		GMimeMessage *inner = g_mime_message_part_get_message(
-			GMIME_MESSAGE_PART(object));
-		const char *subject =
-			inner ? g_mime_message_get_subject(inner) : NULL;
-		g_autofree char *clean = string_to_utf8(m, subject);
-
-		if (clean != NULL && *g_strstrip(clean) != '\0')
-			a->name = g_strconcat(clean, ".eml", NULL);
-	} else {
-		a->name = part_file_name(m, GMIME_PART(object));
+	if (a->size == 0 && GMIME_IS_PART(object)) {
+		a->data = bare_uuencode(GMIME_PART(object));
+		a->size = a->data ? g_bytes_get_size(a->data) : 0;
 	}
+
+	if (GMIME_IS_MESSAGE_PART(object))
+		a->name = message_file_name(m, object);
+	else
+		a->name = part_file_name(m, GMIME_PART(object));
 	if (a->name == NULL)
 		a->name = name_from_content_id(a->content_id);
 	if (a->name == NULL)
-		a->name = made_up_name(&m->pub, a->content_type);
+		a->name = made_up_name(m, object, a->content_type);
 	g_ptr_array_add(m->pub.attachments, a);
 }
 
@@ -713,6 +1022,119 @@ is_body_text(GMimeObject *object, const char *subtype)
 	       g_mime_content_type_is_type(type, "text", subtype);
 }
 
+/* Append to OUT the bytes of one uuencoded LINE; FALSE when it is not
+ * uuencode.  A line starts with its byte count, then four characters
+ * for every three bytes. */
+static gboolean
+uudecode_line(const char *line, gsize len, GByteArray *out)
+{
+	guint count;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+		len--;
+	if (len == 0)
+		return TRUE;
+	count = (guint) (line[0] - 0x20) & 0x3f;
+	if (count > 0 && len < 2)
+		return FALSE;
+	for (gsize i = 1; i < len; i++)
+		if (line[i] < 0x20 || line[i] > 0x60)
+			return FALSE;
+	for (guint done = 0, i = 1; done < count; i += 4) {
+		guint8 c[4];
+		guint8 bytes[3];
+
+		for (int k = 0; k < 4; k++)
+			c[k] = i + k < len ? (line[i + k] - 0x20) & 0x3f : 0;
+		bytes[0] = (guint8) (c[0] << 2 | c[1] >> 4);
+		bytes[1] = (guint8) (c[1] << 4 | c[2] >> 2);
+		bytes[2] = (guint8) (c[2] << 6 | c[3]);
+		g_byte_array_append(out, bytes, MIN(3, count - done));
+		done += MIN(3, count - done);
+	}
+	return TRUE;
+}
+
+/* The bytes of the uuencoded LINES (from the line after "begin" to the
+ * one before "end"), or NULL when one is not uuencode. */
+static GBytes *
+uudecode(char **lines)
+{
+	GByteArray *out = g_byte_array_new();
+
+	for (char **l = lines; *l != NULL; l++) {
+		if (!uudecode_line(*l, strlen(*l), out)) {
+			g_byte_array_unref(out);
+			return NULL;
+		}
+	}
+	return g_byte_array_free_to_bytes(out);
+}
+
+/* The MIME type usual for file NAME, by its extension. */
+static const char *
+type_of_name(const char *name)
+{
+	static const char *types[] = {
+		"image/png", "image/jpeg", "image/gif", "application/pdf",
+		"application/zip", "text/csv", "text/plain", "text/html",
+		"application/msword", "application/vnd.ms-excel",
+		"application/json", "application/xml",
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (gsize i = 0; dot != NULL && i < G_N_ELEMENTS(types); i++)
+		if (g_ascii_strcasecmp(dot + 1, type_extension(types[i])) == 0)
+			return types[i];
+	return "application/octet-stream";
+}
+
+/* TEXT with every "begin MODE NAME" ... "end" block of uuencode taken
+ * out and made an attachment (owned).  Old mailers and scripts still
+ * send files this way inside a plain text part. */
+static char *
+extract_uuencoded(MessagePrivate *m, const char *text)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	GString *out = g_string_new(NULL);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		guint end = i + 1;
+		char mode[8];
+		int name_at = 0;
+
+		if (sscanf(lines[i], "begin %7[0-7] %n", mode, &name_at) != 1 ||
+		    name_at == 0 || lines[i][name_at] == '\0') {
+			g_string_append_printf(out, "%s%s", lines[i],
+					       lines[i + 1] ? "\n" : "");
+			continue;
+		}
+		while (lines[end] != NULL &&
+		       strcmp(g_strchomp(lines[end]), "end") != 0)
+			end++;
+		if (lines[end] != NULL) {
+			char *saved = lines[end];
+			GBytes *data;
+
+			lines[end] = NULL;
+			data = uudecode(lines + i + 1);
+			lines[end] = saved;
+			if (data != NULL) {
+				const char *name = g_strstrip(lines[i] +
+							      name_at);
+
+				add_made_attachment(m, name, type_of_name(name),
+						    data);
+				i = end;
+				continue;
+			}
+		}
+		g_string_append_printf(out, "%s%s", lines[i],
+				       lines[i + 1] ? "\n" : "");
+	}
+	return g_string_free(out, FALSE);
+}
+
 /* Body text from the leaf PART: the text itself, or HTML as text. */
 static void
 add_text(Walk *walk, GMimePart *part)
@@ -728,14 +1150,59 @@ add_text(Walk *walk, GMimePart *part)
 		g_free(text);
 		text = plain;
 		m->pub.body_from_html = TRUE;
+	} else if (strstr(text, "begin ") != NULL) {
+		char *rest = extract_uuencoded(m, text);
+
+		g_free(text);
+		text = rest;
 	}
 	trim_text(text);
 	if (*text != '\0')
 		g_ptr_array_add(walk->texts, g_steal_pointer(&text));
 }
 
+/* The number of characters other than white space that LEN bytes of
+ * TEXT show, as HTML when IS_HTML. */
+static glong
+visible_chars(const char *text, gsize len, gboolean is_html)
+{
+	g_autofree char *valid = g_utf8_make_valid(text, (gssize) len);
+	g_autofree char *plain = is_html ? html_to_text(valid, strlen(valid))
+					 : NULL;
+	glong n = 0;
+
+	for (const char *p = plain ? plain : valid; *p != '\0';
+	     p = g_utf8_next_char(p))
+		n += !g_unichar_isspace(g_utf8_get_char(p));
+	return n;
+}
+
+/* TRUE when the text alternative PLAIN stands in for the HTML one RICH
+ * rather than saying the same: blank, or a short line ("view this
+ * mail in a browser") under a fifth of what the HTML shows. */
+static gboolean
+is_stub(GMimeObject *plain, GMimeObject *rich)
+{
+	g_autoptr(GByteArray) text = part_bytes(GMIME_PART(plain));
+	g_autoptr(GByteArray) html = NULL;
+	glong shown;
+
+	if (text == NULL || is_blank((const char *) text->data, text->len))
+		return TRUE;
+	if (!GMIME_IS_PART(rich))
+		return FALSE;
+	shown = visible_chars((const char *) text->data, text->len, FALSE);
+	if (shown >= 500)
+		return FALSE;
+	html = part_bytes(GMIME_PART(rich));
+	return html != NULL &&
+	       shown * 5 < visible_chars((const char *) html->data,
+					 html->len, TRUE);
+}
+
 /* The alternative of MULTIPART that gives the body: text/plain unless
- * it is blank, else the HTML one (or the richest container). */
+ * it is a stub (see is_stub), else the HTML one (or the richest
+ * container). */
 static GMimeObject *
 choose_alternative(GMimeMultipart *multipart)
 {
@@ -752,17 +1219,34 @@ choose_alternative(GMimeMultipart *multipart)
 			 GMIME_IS_MULTIPART(child))
 			rich = child;
 	}
-	if (plain != NULL && rich != NULL) {
-		g_autoptr(GByteArray) bytes = part_bytes(GMIME_PART(plain));
-
-		if (bytes == NULL || is_blank((const char *) bytes->data,
-					      bytes->len))
-			return rich;
-	}
+	if (plain != NULL && rich != NULL && is_stub(plain, rich))
+		return rich;
 	if (plain != NULL)
 		return plain;
 	if (rich != NULL)
 		return rich;
+	return count > 0 ? g_mime_multipart_get_part(multipart, 0) : NULL;
+}
+
+/* The root of multipart/related MULTIPART: the part its "start"
+ * parameter names, else the first. */
+static GMimeObject *
+related_root(GMimeMultipart *multipart)
+{
+	GMimeContentType *type =
+		g_mime_object_get_content_type(GMIME_OBJECT(multipart));
+	const char *start = g_mime_content_type_get_parameter(type, "start");
+	int count = g_mime_multipart_get_count(multipart);
+	g_autofree char *id = start ? g_strndup(start + (*start == '<'),
+		strcspn(start + (*start == '<'), ">")) : NULL;
+
+	for (int i = 0; id != NULL && i < count; i++) {
+		GMimeObject *child = g_mime_multipart_get_part(multipart, i);
+		const char *cid = g_mime_object_get_content_id(child);
+
+		if (cid != NULL && strcmp(cid, id) == 0)
+			return child;
+	}
 	return count > 0 ? g_mime_multipart_get_part(multipart, 0) : NULL;
 }
 
@@ -774,37 +1258,212 @@ walk_multipart(Walk *walk, GMimeMultipart *multipart, WalkMode mode,
 	GMimeObject *object = GMIME_OBJECT(multipart);
 	GMimeContentType *type = g_mime_object_get_content_type(object);
 	int count = g_mime_multipart_get_count(multipart);
+	GMimeObject *body = NULL;
 	gboolean signed_part;
+	gboolean report;
 
 	/* Alternatives: one gives the body; the images of the others
-	 * (an HTML part's related pictures) are still attachments. */
-	if (g_mime_content_type_is_type(type, "multipart", "alternative")) {
-		GMimeObject *chosen = mode == WALK_ALL
-			? choose_alternative(multipart) : NULL;
-
+	 * (an HTML part's related pictures) are still attachments.  In
+	 * related parts the root is the body, the others are what it
+	 * shows: pictures, and sometimes more HTML, which is a file. */
+	if (g_mime_content_type_is_type(type, "multipart", "alternative"))
+		body = mode == WALK_ALL ? choose_alternative(multipart) : NULL;
+	else if (g_mime_content_type_is_type(type, "multipart", "related"))
+		body = related_root(multipart);
+	if (body != NULL || g_mime_content_type_is_type(type, "multipart",
+							"alternative")) {
 		for (int i = 0; i < count; i++) {
 			GMimeObject *child =
 				g_mime_multipart_get_part(multipart, i);
 
-			walk_object(walk, child,
-				    child == chosen ? mode : WALK_ATTACHMENTS,
-				    depth + 1);
+			if (child == body)
+				walk_object(walk, child, mode, depth + 1);
+			else if (GMIME_IS_PART(child) &&
+				 g_mime_content_type_is_type(type,
+					"multipart", "related"))
+				add_attachment(walk->message, child);
+			else
+				walk_object(walk, child, WALK_ATTACHMENTS,
+					    depth + 1);
 		}
 		return;
 	}
 
-	/* Signed, mixed, related, report, anything else: every child in
-	 * order, except the signature of a signed part. */
+	/* Signed, mixed, report, anything else: every child in order,
+	 * except the signature of a signed part; the message a report
+	 * returns is a file, not a forwarded text. */
 	signed_part = g_mime_content_type_is_type(type, "multipart",
 						  "signed");
+	report = g_mime_content_type_is_type(type, "multipart", "report");
 	for (int i = 0; i < count; i++) {
 		GMimeObject *child = g_mime_multipart_get_part(multipart, i);
 
 		if (signed_part && is_signature(
 			    g_mime_object_get_content_type(child)))
 			continue;
-		walk_object(walk, child, mode, depth + 1);
+		if (report && GMIME_IS_MESSAGE_PART(child))
+			add_attachment(walk->message, child);
+		else
+			walk_object(walk, child, mode, depth + 1);
 	}
+}
+
+/* TRUE when the attached message OBJECT is meant as a file: it has an
+ * attachment disposition ("forward as attachment" writes one). */
+static gboolean
+is_message_file(GMimeObject *object)
+{
+	const char *disposition = g_mime_object_get_disposition(object);
+
+	return disposition != NULL &&
+	       g_ascii_strcasecmp(disposition, "attachment") == 0;
+}
+
+/* The header block put before a forwarded message's text (owned). */
+static char *
+forward_header(MessagePrivate *m, GMimeMessage *inner)
+{
+	InternetAddressList *from = g_mime_message_get_from(inner);
+	g_autofree char *who = from ? internet_address_list_to_string(from,
+		NULL, FALSE) : NULL;
+	const char *date = g_mime_object_get_header(GMIME_OBJECT(inner),
+						    "Date");
+	const char *subject = g_mime_message_get_subject(inner);
+	g_autofree char *who8 = string_to_utf8(m, who);
+	g_autofree char *date8 = string_to_utf8(m, date);
+	g_autofree char *subject8 = string_to_utf8(m, subject);
+
+	return g_strdup_printf("---------- Forwarded message ----------\n"
+			       "From: %s\nDate: %s\nSubject: %s",
+			       who8 ? g_strstrip(who8) : "",
+			       date8 ? g_strstrip(date8) : "",
+			       subject8 ? g_strstrip(subject8) : "");
+}
+
+/* Unwrap the forwarded message OBJECT: its text joins the body under a
+ * header block, its files are attachments. */
+static void
+walk_forwarded(Walk *walk, GMimeObject *object, WalkMode mode,
+	       guint depth)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(
+		GMIME_MESSAGE_PART(object));
+	GMimeObject *top = inner ? g_mime_message_get_mime_part(inner) : NULL;
+
+	if (inner == NULL)
+		return;
+	if (mode == WALK_ALL)
+		g_ptr_array_add(walk->texts,
+				forward_header(walk->message, inner));
+	if (top != NULL)
+		walk_object(walk, top, mode, depth + 1);
+}
+
+#ifdef HAVE_YTNEF
+/* The string of MAPI property ID in PROPS, as UTF-8, or NULL (owned):
+ * Unicode (UTF-16LE) when stored so, else in the fallback charsets. */
+static char *
+tnef_string(MessagePrivate *m, MAPIProps *props, unsigned int id)
+{
+	variableLength *v = MAPIFindProperty(props, PROP_TAG(PT_UNICODE, id));
+
+	if (v != MAPI_UNDEFINED && v->size > 1) {
+		char *s = g_convert((const char *) v->data, v->size & ~1,
+				    "UTF-8", "UTF-16LE", NULL, NULL, NULL);
+
+		if (s != NULL)
+			return s;
+	}
+	v = MAPIFindProperty(props, PROP_TAG(PT_STRING8, id));
+	if (v != MAPI_UNDEFINED && v->size > 0)
+		return utf8_of(m, (const char *) v->data,
+			       strnlen((const char *) v->data, v->size));
+	return NULL;
+}
+
+/* The files of the TNEF message TNEF as attachments. */
+static void
+add_tnef_files(MessagePrivate *m, TNEFStruct *tnef)
+{
+	for (Attachment *a = tnef->starting_attach.next; a != NULL;
+	     a = a->next) {
+		g_autofree char *name = tnef_string(m, &a->MAPI,
+						    PR_ATTACH_LONG_FILENAME);
+
+		if (a->FileData.data == NULL || a->FileData.size <= 0)
+			continue;
+		if (name == NULL && a->Title.data != NULL)
+			name = utf8_of(m, (const char *) a->Title.data,
+				       strnlen((const char *) a->Title.data,
+					       a->Title.size));
+		add_made_attachment(m, name, type_of_name(name ? name : ""),
+			g_bytes_new(a->FileData.data, a->FileData.size));
+	}
+}
+
+/* Open Outlook's winmail.dat PART: its plain text body joins the body
+ * and its files are attachments.  FALSE when it cannot be read, and
+ * is then kept as a file. */
+static gboolean
+open_tnef(Walk *walk, GMimePart *part, WalkMode mode)
+{
+	MessagePrivate *m = walk->message;
+	g_autoptr(GByteArray) bytes = part_bytes(part);
+	TNEFStruct tnef;
+	char *body = NULL;
+
+	if (bytes == NULL || bytes->len == 0)
+		return FALSE;
+	TNEFInitialize(&tnef);
+	if (TNEFParseMemory(bytes->data, bytes->len, &tnef) < 0) {
+		TNEFFree(&tnef);
+		add_warning(m, "winmail.dat cannot be read: kept as a file");
+		return FALSE;
+	}
+	if (mode == WALK_ALL) {
+		body = tnef_string(m, &tnef.MapiProperties, PR_BODY);
+		if (body == NULL && tnef.body.data != NULL)
+			body = utf8_of(m, (const char *) tnef.body.data,
+				       strnlen((const char *) tnef.body.data,
+					       tnef.body.size));
+		if (body != NULL) {
+			char *normal = normalise_text(body, strlen(body));
+
+			g_free(body);
+			trim_text(normal);
+			if (*normal != '\0')
+				g_ptr_array_add(walk->texts, normal);
+			else
+				g_free(normal);
+		}
+	}
+	add_tnef_files(m, &tnef);
+	TNEFFree(&tnef);
+	return TRUE;
+}
+#else
+/* Built without libytnef: winmail.dat stays a file. */
+static gboolean
+open_tnef(Walk *walk, GMimePart *part, WalkMode mode)
+{
+	(void) walk;
+	(void) part;
+	(void) mode;
+	return FALSE;
+}
+#endif
+
+/* TRUE for Outlook's winmail.dat (TNEF). */
+static gboolean
+is_tnef(GMimeObject *object)
+{
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+	const char *name = g_mime_part_get_filename(GMIME_PART(object));
+
+	return g_mime_content_type_is_type(type, "application", "ms-tnef") ||
+	       g_mime_content_type_is_type(type, "application",
+					   "vnd.ms-tnef") ||
+	       (name != NULL && g_ascii_strcasecmp(name, "winmail.dat") == 0);
 }
 
 /* Walk OBJECT: body text into walk->texts, files into attachments. */
@@ -823,7 +1482,10 @@ walk_object(Walk *walk, GMimeObject *object, WalkMode mode, guint depth)
 		return;
 	}
 	if (GMIME_IS_MESSAGE_PART(object)) {
-		add_attachment(walk->message, object);
+		if (is_message_file(object))
+			add_attachment(walk->message, object);
+		else
+			walk_forwarded(walk, object, mode, depth);
 		return;
 	}
 	if (!GMIME_IS_PART(object))
@@ -837,6 +1499,8 @@ walk_object(Walk *walk, GMimeObject *object, WalkMode mode, guint depth)
 			add_text(walk, GMIME_PART(object));
 		return;
 	}
+	if (is_tnef(object) && open_tnef(walk, GMIME_PART(object), mode))
+		return;
 	add_attachment(walk->message, object);
 }
 
@@ -1131,14 +1795,42 @@ subject(MessagePrivate *m)
 	g_autofree char *decoded = NULL;
 
 	/* Encoded words GMime would cut short are joined first; raw
-	 * 8-bit bytes are decoded with the fallbacks again. */
-	if (joined != NULL || (unfolded != NULL &&
-			       has_8bit(unfolded, strlen(unfolded))))
-		decoded = g_mime_utils_header_decode_text(m->options,
-			joined ? joined : unfolded);
+	 * 8-bit bytes are decoded with our fallbacks first, as GMime
+	 * would take the first charset that accepts them. */
+	if (unfolded != NULL && has_8bit(unfolded, strlen(unfolded))) {
+		g_autofree char *utf8 = utf8_of(m, joined ? joined : unfolded,
+					       strlen(joined ? joined
+							     : unfolded));
+
+		decoded = g_mime_utils_header_decode_text(m->options, utf8);
+	} else if (joined != NULL)
+		decoded = g_mime_utils_header_decode_text(m->options, joined);
 	else
 		decoded = g_strdup(value ? value : "");
-	return g_strstrip(to_utf8(m, decoded, strlen(decoded)));
+	return g_strstrip(utf8_of(m, decoded, strlen(decoded)));
+}
+
+/* The address in a From value GMime could not parse (owned, or NULL):
+ * what stands between the last <> when there are some
+ * ("x <power quadrant system@example.com>"), else the last word with
+ * an "@" ("Test test@example.com"). */
+static char *
+lenient_address(const char *value)
+{
+	const char *open = value ? strrchr(value, '<') : NULL;
+	const char *close = open ? strchr(open, '>') : NULL;
+	g_auto(GStrv) words = NULL;
+	char *found = NULL;
+
+	if (value == NULL)
+		return NULL;
+	if (open != NULL && close != NULL && memchr(open, '@', close - open))
+		return g_strstrip(g_strndup(open + 1, close - open - 1));
+	words = g_strsplit_set(value, " \t\r\n<>\",;", -1);
+	for (char **w = words; *w != NULL; w++)
+		if (strchr(*w, '@') != NULL && **w != '@')
+			found = *w;
+	return found ? g_strdup(found) : NULL;
 }
 
 /* From, Reply-To and Return-Path into M. */
@@ -1158,6 +1850,11 @@ read_addresses(MessagePrivate *m)
 			internet_address_mailbox_get_addr(from));
 		if (name != NULL && *name != '\0')
 			m->pub.from_name = string_to_utf8(m, name);
+	} else {
+		g_autofree char *addr = lenient_address(
+			first_value(&m->pub, "From"));
+
+		m->pub.from_addr = string_to_utf8(m, addr);
 	}
 	if (reply_to != NULL)
 		m->pub.reply_to_addr = string_to_utf8(m,
@@ -1286,16 +1983,57 @@ parse_at(MessagePrivate *m, GMimeStream *stream, gint64 start)
 	return message;
 }
 
-/* The parser options for OPTIONS' fallback charsets. */
+/* Add CHARSET to LIST (a GPtrArray of owned char*) unless it is
+ * there already. */
+static void
+add_charset(GPtrArray *list, const char *charset)
+{
+	for (guint i = 0; i < list->len; i++)
+		if (g_ascii_strcasecmp(list->pdata[i], charset) == 0)
+			return;
+	g_ptr_array_add(list, g_strdup(charset));
+}
+
+/* TRUE for the multibyte charsets of East Asia: they refuse most text
+ * that is not theirs, where a single-byte charset accepts anything. */
+static gboolean
+is_multibyte(const char *charset)
+{
+	static const char *prefixes[] = {
+		"cp932", "cp949", "cp950", "gb", "big5", "euc-", "shift",
+		"sjis", "ks_c", "uhc", "johab", NULL
+	};
+
+	for (const char **p = prefixes; *p != NULL; p++)
+		if (g_ascii_strncasecmp(charset, *p, strlen(*p)) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+/* Options whose fallback charsets are utf-8, then HINT (or NULL) when
+ * it is multibyte, then CONFIGURED (NULL-ended; by default utf-8,
+ * gb18030, windows-1252) in its order, with a single-byte HINT right
+ * after gb18030, so that it comes before the generic ones. */
 static GMimeParserOptions *
-parser_options(const MessageOptions *options, MessagePrivate *m)
+options_with(MessagePrivate *m, const char *hint, const char **configured)
 {
 	GMimeParserOptions *popts = g_mime_parser_options_new();
-	const char **charsets = options && options->fallback_charsets
-				? options->fallback_charsets
-				: default_charsets;
+	g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
 
-	g_mime_parser_options_set_fallback_charsets(popts, charsets);
+	add_charset(list, "utf-8");
+	if (hint != NULL && is_multibyte(hint))
+		add_charset(list, hint);
+	for (const char **c = configured ? configured : default_charsets;
+	     *c != NULL; c++) {
+		add_charset(list, *c);
+		if (hint != NULL && is_chinese_charset(*c))
+			add_charset(list, hint);
+	}
+	if (hint != NULL)
+		add_charset(list, hint);
+	g_ptr_array_add(list, NULL);
+	g_mime_parser_options_set_fallback_charsets(popts,
+		(const char **) list->pdata);
 	g_mime_parser_options_set_rfc2047_compliance_mode(popts,
 		GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_address_compliance_mode(popts,
@@ -1306,6 +2044,27 @@ parser_options(const MessageOptions *options, MessagePrivate *m)
 	return popts;
 }
 
+/* The charset to try for raw 8-bit bytes in a mail whose text declares
+ * CHARSET: the 8-bit charset of the same language for the 7-bit
+ * ISO-2022 ones (Japanese mailers write raw Shift_JIS in headers), the
+ * superset mailers mean for the others; NULL when it says nothing. */
+static const char *
+hint_for(const char *charset)
+{
+	if (is_weak_label(charset) ||
+	    g_ascii_strncasecmp(charset, "utf-7", 5) == 0)
+		return NULL;
+	if (g_ascii_strncasecmp(charset, "iso-2022-jp", 11) == 0 ||
+	    g_ascii_strcasecmp(charset, "shift_jis") == 0 ||
+	    g_ascii_strcasecmp(charset, "sjis") == 0)
+		return "CP932";
+	if (g_ascii_strncasecmp(charset, "iso-2022-kr", 11) == 0 ||
+	    g_ascii_strcasecmp(charset, "euc-kr") == 0 ||
+	    g_ascii_strcasecmp(charset, "ks_c_5601-1987") == 0)
+		return "CP949";
+	return effective_charset(charset);
+}
+
 /* Record in DATA (a char**) the first charset of a text part that
  * says more than utf-8 or us-ascii. */
 static void
@@ -1314,51 +2073,43 @@ find_text_charset(GMimeObject *parent, GMimeObject *part, gpointer data)
 	char **found = data;
 	GMimeContentType *type = g_mime_object_get_content_type(part);
 	const char *charset;
+	const char *hint;
 
 	(void) parent;
 	if (*found != NULL || !GMIME_IS_TEXT_PART(part))
 		return;
 	charset = g_mime_content_type_get_parameter(type, "charset");
-	if (charset != NULL && *charset != '\0' && !is_weak_label(charset))
-		*found = g_strdup(effective_charset(charset));
+	if (charset == NULL || *charset == '\0')
+		return;
+	hint = hint_for(charset);
+	if (hint != NULL)
+		*found = g_strdup(hint);
 }
 
 /*
- * Options for 8-bit text inside the MIME parts that put the charset of
- * the mail's own text before the other fallbacks (after utf-8): the
- * mailer that writes a raw 8-bit file name, or text without a charset,
- * uses the charset it declares for its text, so a Latin-1 name is not
- * read as GB18030.  The top-level headers keep the plain fallbacks, as
- * a forwarded subject often comes from another mailer.
+ * Put the charset of the mail's own text right after utf-8 among the
+ * fallbacks: the mailer that writes a raw 8-bit subject or file name,
+ * or text without a charset, uses the charset it declares for its
+ * text, so a Latin-1 name is not read as GB18030 nor a Shift_JIS
+ * subject as anything else.
  */
 static void
-add_charset_hint(MessagePrivate *m)
+add_charset_hint(MessagePrivate *m, const MessageOptions *options)
 {
 	g_autofree char *hint = NULL;
-	g_autoptr(GPtrArray) list = g_ptr_array_new();
-	const char **charsets =
-		g_mime_parser_options_get_fallback_charsets(m->options);
-	g_auto(GStrv) copy = g_strdupv((char **) charsets);
-	guint i = 0;
-	iconv_t cd;
 
 	g_mime_message_foreach(m->pub.mime, find_text_charset, &hint);
 	if (hint == NULL)
 		return;
-	cd = g_mime_iconv_open("UTF-8", hint);
-	if (cd == (iconv_t) -1)
-		return;
-	g_mime_iconv_close(cd);
-	if (copy[0] != NULL && g_ascii_strcasecmp(copy[0], "utf-8") == 0)
-		g_ptr_array_add(list, copy[i++]);
-	g_ptr_array_add(list, hint);
-	for (; copy[i] != NULL; i++)
-		if (g_ascii_strcasecmp(copy[i], hint) != 0)
-			g_ptr_array_add(list, copy[i]);
-	g_ptr_array_add(list, NULL);
-	m->part_options = g_mime_parser_options_clone(m->options);
-	g_mime_parser_options_set_fallback_charsets(m->part_options,
-		(const char **) list->pdata);
+	{
+		GIConv cd = g_iconv_open("UTF-8", hint);
+
+		if (cd == (GIConv) -1)
+			return;
+		g_iconv_close(cd);
+	}
+	m->part_options = options_with(m, hint, options
+				       ? options->fallback_charsets : NULL);
 }
 
 /* The body: its pieces joined by a blank line (owned). */
@@ -1385,7 +2136,8 @@ message_parse(GMimeStream *stream, const MessageOptions *options,
 	m = g_new0(MessagePrivate, 1);
 	m->pub.warnings = g_ptr_array_new_with_free_func(g_free);
 	m->pub.attachments = g_ptr_array_new_with_free_func(attachment_free);
-	m->options = parser_options(options, m);
+	m->options = options_with(m, NULL, options
+				 ? options->fallback_charsets : NULL);
 
 	/* The mail proper starts after any mbox From line; parsing it as
 	 * a plain message keeps body lines starting "From " intact.  A
@@ -1415,7 +2167,7 @@ message_parse(GMimeStream *stream, const MessageOptions *options,
 	}
 
 	/* Identifiers, subject and addresses. */
-	add_charset_hint(m);
+	add_charset_hint(m, options);
 	m->pub.message_id = message_id(m);
 	m->pub.in_reply_to = string_to_utf8(m,
 		first_value(&m->pub, "In-Reply-To"));
@@ -1462,7 +2214,7 @@ message_header(const Message *message, const char *name)
 	if (g_utf8_validate(value, -1, NULL))
 		return g_strdup(value);
 	raw = first_raw_value(message, name);
-	return to_utf8(m, raw ? raw : value, strlen(raw ? raw : value));
+	return utf8_of(m, raw ? raw : value, strlen(raw ? raw : value));
 }
 
 /* TRUE when header NAME is present. */
@@ -1480,35 +2232,19 @@ message_attachment_data(const MessageAttachment *attachment,
 			GError **error)
 {
 	g_autoptr(GMimeStream) mem = NULL;
-	GMimeObject *object;
 	GByteArray *bytes;
-	ssize_t n = 0;
 
 	g_return_val_if_fail(attachment != NULL, NULL);
 
-	object = attachment->part;
+	if (attachment->data != NULL)
+		return g_bytes_ref(attachment->data);
 	mem = g_mime_stream_mem_new();
-	if (GMIME_IS_MESSAGE_PART(object)) {
-		GMimeMessage *inner = g_mime_message_part_get_message(
-			GMIME_MESSAGE_PART(object));
-
-		if (inner != NULL)
-			n = g_mime_object_write_to_stream(GMIME_OBJECT(inner),
-							  NULL, mem);
-	} else if (GMIME_IS_PART(object)) {
-		GMimeDataWrapper *content =
-			g_mime_part_get_content(GMIME_PART(object));
-
-		if (content != NULL)
-			n = g_mime_data_wrapper_write_to_stream(content, mem);
-	}
-	if (n < 0) {
+	if (write_object(attachment->part, mem) < 0) {
 		/* The spool file could not be read: may pass. */
 		g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
 			    "cannot read attachment %s", attachment->name);
 		return NULL;
 	}
-	g_mime_stream_flush(mem);
 	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	return g_byte_array_free_to_bytes(bytes);
@@ -1524,6 +2260,7 @@ attachment_free(gpointer data)
 	g_free(a->content_type);
 	g_free(a->content_id);
 	g_clear_object(&a->part);
+	g_clear_pointer(&a->data, g_bytes_unref);
 	g_free(a);
 }
 

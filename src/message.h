@@ -31,7 +31,10 @@ typedef struct {
 	char *content_id;	/* without <>, or NULL */
 	gsize size;		/* decoded bytes */
 	gboolean is_inline;	/* Content-Disposition: inline, or none */
-	GMimeObject *part;	/* the part, for message_attachment_data() */
+	GMimeObject *part;	/* the part, for message_attachment_data(),
+				 * or NULL when the parser made the file
+				 * (uudecoded, from winmail.dat) */
+	GBytes *data;		/* the content of such a made file */
 } MessageAttachment;
 
 typedef struct {

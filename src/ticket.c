@@ -4,8 +4,11 @@
  * Entry points: ticket_build(), ticket_product_label(),
  * ticket_upload_count(), ticket_free().
  *
- * The title is the subject with white space collapsed and cut at
- * [ticket] title_max_length characters; without a subject, the first
+ * The title is the subject with white space collapsed, the reply and
+ * forward prefixes of the languages customers write in removed (Re,
+ * Fwd, FW, AW, WG, SV, VS, 回复, 答复, 转发, 回覆, 轉寄, with ":" or
+ * "：", stacked, "Re[2]:"), and cut at [ticket] title_max_length
+ * characters on a character boundary; without a subject, the first
  * line of the body.  The content is the body, followed by a note naming
  * every attachment that was not uploaded, with its size and why.  File
  * names are made safe for an OSS key and for the comma-separated
@@ -53,11 +56,65 @@ cut_chars(const char *s, guint max)
 	return g_utf8_substring(s, 0, max);
 }
 
-/* The title: subject, else the body's first line, else a placeholder. */
+/* The length of the reply or forward prefix at S ("Re: ", "AW:",
+ * "Re[2]: ", "回复："), 0 when there is none. */
+static gsize
+prefix_length(const char *s)
+{
+	static const char *words[] = {
+		"re", "fwd", "fw", "aw", "wg", "sv", "vs", "tr", "rv",
+		"回复", "答复", "转发", "回覆", "答覆", "轉寄", "轉發", NULL
+	};
+
+	for (const char **w = words; *w != NULL; w++) {
+		gsize n = strlen(*w);
+		const char *p = s + n;
+
+		if (g_ascii_strncasecmp(s, *w, n) != 0)
+			continue;
+		if (*p == '[' || *p == '(') {	/* Re[2]: */
+			char close = *p == '[' ? ']' : ')';
+
+			p++;
+			while (g_ascii_isdigit(*p))
+				p++;
+			if (*p++ != close)
+				continue;
+		}
+		while (*p == ' ')
+			p++;
+		if (*p == ':')
+			p++;
+		else if (g_str_has_prefix(p, "\xef\xbc\x9a"))	/* ： */
+			p += 3;
+		else
+			continue;
+		while (*p == ' ')
+			p++;
+		return p - s;
+	}
+	return 0;
+}
+
+/* S without its stacked reply and forward prefixes ("Re: Fwd: 回复："). */
+static const char *
+strip_prefixes(const char *s)
+{
+	gsize n;
+
+	while ((n = prefix_length(s)) > 0)
+		s += n;
+	return s;
+}
+
+/* The title: subject without reply prefixes, else the body's first
+ * line, else a placeholder; cut at MAX characters. */
 static char *
 make_title(const Message *message, guint max)
 {
-	g_autofree char *title = collapse_space(message->subject);
+	g_autofree char *collapsed = collapse_space(message->subject);
+	g_autofree char *title = g_strdup(strip_prefixes(collapsed));
+	g_autofree char *cut = NULL;
 
 	if (*title == '\0') {
 		g_auto(GStrv) lines = g_strsplit(message->body, "\n", -1);
@@ -71,7 +128,8 @@ make_title(const Message *message, guint max)
 		g_free(title);
 		title = g_strdup("(no subject)");
 	}
-	return cut_chars(title, max);
+	cut = cut_chars(title, max);
+	return g_strchomp(g_steal_pointer(&cut));
 }
 
 /* SIZE in the units a person reads ("512 bytes", "3.4 MB") (owned). */
@@ -160,6 +218,26 @@ ticket_file_free(TicketFile *file)
 	g_free(file);
 }
 
+/*
+ * Inline pictures: a picture the HTML shows in place (it has a
+ * Content-ID and no attachment disposition) that is under
+ * LOGO_MAX_SIZE is taken for a logo or a signature icon, and is not
+ * uploaded, so it cannot take one of the TICKET_MAX_FILES places; the
+ * content still names it.  A pasted screenshot is bigger than that,
+ * and an attached picture has an attachment disposition, so both are
+ * uploaded.
+ */
+#define LOGO_MAX_SIZE (16 * 1024)
+
+/* TRUE when A is a small picture shown inside the HTML (see above). */
+static gboolean
+is_logo(const MessageAttachment *a)
+{
+	return a->is_inline && a->content_id != NULL &&
+	       g_str_has_prefix(a->content_type, "image/") &&
+	       a->size < LOGO_MAX_SIZE;
+}
+
 /* Decide for every attachment whether it is uploaded. */
 static GPtrArray *
 plan_files(const Message *message)
@@ -180,6 +258,9 @@ plan_files(const Message *message)
 		file->name = unique_name(safe, seen);
 		if (a->size == 0)
 			file->reason = g_strdup("it is empty");
+		else if (is_logo(a))
+			file->reason = g_strdup("a small picture inside the "
+						"text, such as a logo");
 		else if (a->size > TICKET_MAX_FILE_SIZE)
 			file->reason = g_strdup("it is larger than the 2 MB "
 						"the ticket system accepts");

@@ -231,7 +231,7 @@ static const MailCase mails[] = {
 		.files = {
 			{ "error.log", "application/octet-stream", 0, FALSE,
 			  NULL },
-			{ "attachment-2.jpg", "image/jpeg", 22, TRUE, NULL },
+			{ "image.jpg", "image/jpeg", 22, TRUE, NULL },
 		},
 	},
 	{
