@@ -92,6 +92,8 @@ typedef struct {
 	 * NULL when there is no hint. */
 	GMimeParserOptions *part_options;
 	guint dropped_warnings;
+	GMimeStream *raw;	/* the mail as parsed (header offsets count
+				 * from its start) */
 } MessagePrivate;
 
 /* How a part is walked: for body text and attachments, or, in the
@@ -105,6 +107,7 @@ typedef enum {
 typedef struct {
 	MessagePrivate *message;
 	GPtrArray *texts;	/* char*, the body's pieces */
+	const char *boundary;	/* of the innermost multipart, or NULL */
 } Walk;
 
 static void walk_object(Walk *walk, GMimeObject *object, WalkMode mode,
@@ -802,19 +805,28 @@ part_file_name(MessagePrivate *m, GMimePart *part)
 	return name;
 }
 
-/* TRUE when the content of OBJECT is text whose line ends belong to
- * the transport: text and attached messages that are not in base64
- * are saved with LF line ends, as a mail program saves them. */
+/* TRUE when the line ends of OBJECT's content belong to the transport
+ * (CRLF on the wire, LF on disk), so that the file is saved with LF
+ * line ends, as a mail program saves it: text and attached messages not
+ * in base64, and other content in 7bit or 8bit.  Quoted-printable
+ * content that is not text decodes a line break to the CRLF it stands
+ * for (RFC 2045 6.7); base64, binary and uuencode are kept as they
+ * decode. */
 static gboolean
 has_transport_line_ends(GMimeObject *object)
 {
 	GMimeContentType *type = g_mime_object_get_content_type(object);
+	GMimeContentEncoding encoding;
 
-	return GMIME_IS_PART(object) &&
-	       (g_mime_content_type_is_type(type, "text", "*") ||
-		g_mime_content_type_is_type(type, "message", "*")) &&
-	       g_mime_part_get_content_encoding(GMIME_PART(object)) !=
-	       GMIME_CONTENT_ENCODING_BASE64;
+	if (!GMIME_IS_PART(object))
+		return FALSE;
+	encoding = g_mime_part_get_content_encoding(GMIME_PART(object));
+	if (g_mime_content_type_is_type(type, "text", "*") ||
+	    g_mime_content_type_is_type(type, "message", "*"))
+		return encoding != GMIME_CONTENT_ENCODING_BASE64;
+	return encoding == GMIME_CONTENT_ENCODING_DEFAULT ||
+	       encoding == GMIME_CONTENT_ENCODING_7BIT ||
+	       encoding == GMIME_CONTENT_ENCODING_8BIT;
 }
 
 /* Write the file OBJECT holds to OUT: the decoded content of a part,
@@ -979,6 +991,129 @@ add_attachment(MessagePrivate *m, GMimeObject *object)
 	if (a->name == NULL)
 		a->name = made_up_name(m, object, a->content_type);
 	g_ptr_array_add(m->pub.attachments, a);
+}
+
+/* TRUE when the attached message OBJECT holds nothing at all: no
+ * header, and nothing but line breaks after them. */
+static gboolean
+is_empty_message(GMimeObject *object)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(
+		GMIME_MESSAGE_PART(object));
+	g_autoptr(GMimeStream) copy = NULL;
+	GByteArray *bytes;
+
+	if (inner == NULL)
+		return TRUE;
+	if (g_mime_header_list_get_count(g_mime_object_get_header_list(
+		    GMIME_OBJECT(inner))) > 0)
+		return FALSE;
+	copy = g_mime_stream_mem_new();
+	g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, copy);
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(copy));
+	for (guint i = 0; i < bytes->len; i++)
+		if (bytes->data[i] != '\r' && bytes->data[i] != '\n')
+			return FALSE;
+	return TRUE;
+}
+
+/* Where the attached message OBJECT starts in the raw mail: the offset
+ * of its first header, or -1 when unknown. */
+static gint64
+message_start(GMimeObject *object)
+{
+	GMimeMessage *inner = g_mime_message_part_get_message(
+		GMIME_MESSAGE_PART(object));
+	GMimeHeaderList *headers;
+
+	if (inner == NULL)
+		return -1;
+	headers = g_mime_object_get_header_list(GMIME_OBJECT(inner));
+	if (g_mime_header_list_get_count(headers) == 0)
+		return -1;
+	return g_mime_header_get_offset(
+		g_mime_header_list_get_header_at(headers, 0));
+}
+
+/* The first "\n--BOUNDARY" in the LEN bytes of DATA, or LEN. */
+static gsize
+boundary_at(const guint8 *data, gsize len, const char *boundary)
+{
+	g_autofree char *delimiter = g_strconcat("\n--", boundary, NULL);
+	const guint8 *found = memmem(data, len, delimiter, strlen(delimiter));
+
+	return found ? (gsize) (found - data) : len;
+}
+
+/* LEN bytes of DATA with every CRLF made LF, and no CR left at the end
+ * (it belongs to the line break before a boundary). */
+static GBytes *
+lf_bytes(const guint8 *data, gsize len)
+{
+	guint8 *out = g_malloc(len + 1);
+	gsize n = 0;
+
+	for (gsize i = 0; i < len; i++)
+		if (data[i] != '\r' || (i + 1 < len && data[i + 1] != '\n'))
+			out[n++] = data[i];
+	return g_bytes_new_take(out, n);
+}
+
+/*
+ * The attached message OBJECT as it stands in the mail, with LF line
+ * ends as the mail server hands mail over, so that its headers and
+ * signatures survive unchanged; NULL when it cannot be found (GMime
+ * then writes it out again).  It ends where the BOUNDARY of its
+ * multipart begins (NULL: at the end of the mail); the line break
+ * before a boundary belongs to the boundary (RFC 2046).
+ */
+static GBytes *
+raw_message(MessagePrivate *m, GMimeObject *object, const char *boundary)
+{
+	const char *encoding = g_mime_object_get_header(object,
+		"Content-Transfer-Encoding");
+	gint64 start = message_start(object);
+	g_autoptr(GMimeStream) rest = NULL;
+	g_autoptr(GMimeStream) copy = NULL;
+	GByteArray *bytes;
+	gsize len;
+
+	if (is_empty_message(object))
+		return g_bytes_new(NULL, 0);
+	/* Encoded messages (not allowed, but sent) are left to GMime. */
+	if (start < 0 || m->raw == NULL ||
+	    (encoding != NULL && (strstr(encoding, "base64") ||
+				  strstr(encoding, "quoted"))))
+		return NULL;
+
+	rest = g_mime_stream_substream(m->raw, start, -1);
+	copy = g_mime_stream_mem_new();
+	if (g_mime_stream_write_to_stream(rest, copy) < 0)
+		return NULL;
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(copy));
+	len = bytes->len;
+	if (boundary != NULL)
+		len = boundary_at(bytes->data, len, boundary);
+	return lf_bytes(bytes->data, len);
+}
+
+/* Add the attached message OBJECT, found inside BOUNDARY (or NULL), as
+ * a file. */
+static void
+add_message_file(MessagePrivate *m, GMimeObject *object,
+		 const char *boundary)
+{
+	GBytes *raw = raw_message(m, object, boundary);
+	MessageAttachment *a;
+
+	add_attachment(m, object);
+	if (raw == NULL)
+		return;
+	a = g_ptr_array_index(m->pub.attachments,
+			      m->pub.attachments->len - 1);
+	g_clear_pointer(&a->data, g_bytes_unref);
+	a->data = raw;
+	a->size = g_bytes_get_size(raw);
 }
 
 /* TRUE for the signature part of multipart/signed. */
@@ -1252,8 +1387,8 @@ related_root(GMimeMultipart *multipart)
 
 /* Walk the children of MULTIPART. */
 static void
-walk_multipart(Walk *walk, GMimeMultipart *multipart, WalkMode mode,
-	       guint depth)
+walk_children(Walk *walk, GMimeMultipart *multipart, WalkMode mode,
+	      guint depth)
 {
 	GMimeObject *object = GMIME_OBJECT(multipart);
 	GMimeContentType *type = g_mime_object_get_content_type(object);
@@ -1302,10 +1437,23 @@ walk_multipart(Walk *walk, GMimeMultipart *multipart, WalkMode mode,
 			    g_mime_object_get_content_type(child)))
 			continue;
 		if (report && GMIME_IS_MESSAGE_PART(child))
-			add_attachment(walk->message, child);
+			add_message_file(walk->message, child,
+					 walk->boundary);
 		else
 			walk_object(walk, child, mode, depth + 1);
 	}
+}
+
+/* Walk the children of MULTIPART, knowing its boundary. */
+static void
+walk_multipart(Walk *walk, GMimeMultipart *multipart, WalkMode mode,
+	       guint depth)
+{
+	const char *outer = walk->boundary;
+
+	walk->boundary = g_mime_multipart_get_boundary(multipart);
+	walk_children(walk, multipart, mode, depth);
+	walk->boundary = outer;
 }
 
 /* TRUE when the attached message OBJECT is meant as a file: it has an
@@ -1470,8 +1618,6 @@ is_tnef(GMimeObject *object)
 static void
 walk_object(Walk *walk, GMimeObject *object, WalkMode mode, guint depth)
 {
-	GMimeContentType *type = g_mime_object_get_content_type(object);
-
 	if (depth > MAX_DEPTH) {
 		add_warning(walk->message, "MIME nesting deeper than %d: "
 			    "parts ignored", MAX_DEPTH);
@@ -1483,17 +1629,14 @@ walk_object(Walk *walk, GMimeObject *object, WalkMode mode, guint depth)
 	}
 	if (GMIME_IS_MESSAGE_PART(object)) {
 		if (is_message_file(object))
-			add_attachment(walk->message, object);
+			add_message_file(walk->message, object,
+					 walk->boundary);
 		else
 			walk_forwarded(walk, object, mode, depth);
 		return;
 	}
 	if (!GMIME_IS_PART(object))
 		return;
-	/* The version part of PGP/MIME says nothing to a reader. */
-	if (g_mime_content_type_is_type(type, "application", "pgp-encrypted"))
-		return;
-
 	if (is_body_text(object, "plain") || is_body_text(object, "html")) {
 		if (mode == WALK_ALL)
 			add_text(walk, GMIME_PART(object));
@@ -1980,6 +2123,8 @@ parse_at(MessagePrivate *m, GMimeStream *stream, gint64 start)
 	    g_mime_header_list_get_count(g_mime_object_get_header_list(
 		    GMIME_OBJECT(message))) == 0)
 		g_clear_object(&message);
+	if (message != NULL)
+		g_set_object(&m->raw, mail);
 	return message;
 }
 
@@ -2288,5 +2433,6 @@ message_free(Message *message)
 	g_clear_pointer(&message->warnings, g_ptr_array_unref);
 	g_clear_pointer(&m->options, g_mime_parser_options_free);
 	g_clear_pointer(&m->part_options, g_mime_parser_options_free);
+	g_clear_object(&m->raw);
 	g_free(m);
 }

@@ -34,7 +34,9 @@ typedef struct {
 	GMimeObject *part;	/* the part, for message_attachment_data(),
 				 * or NULL when the parser made the file
 				 * (uudecoded, from winmail.dat) */
-	GBytes *data;		/* the content of such a made file */
+	GBytes *data;		/* the content of such a made file, or
+				 * of an attached message as it stands
+				 * in the mail; NULL otherwise */
 } MessageAttachment;
 
 typedef struct {

@@ -30,7 +30,17 @@ What is compared, and how it is made fair:
   the expected list: Zammad's "message.html" (its copy of the HTML
   body, not a file of the mail) and PGP/S-MIME signatures (the bridge
   never treats a signature as an attachment).  Size is the length of
-  the decoded data.  Names are compared after Unicode NFC.
+  the decoded data; an attached message (message/*) is counted with LF
+  line ends on both sides, as a mail server hands mail over (Zammad
+  keeps CRLF in some of these and not in others, and 38 of the mails
+  are stored with CRLF).  Names are compared after Unicode NFC.  A name the
+  mail does not give (Python's email package reads the names the mail
+  gives, raw 8-bit ones tried as UTF-8, GB18030 and windows-1252) is
+  made up by each side after its own rule (Zammad: "file" or the
+  Content-ID; the bridge: from the type), so it is compared as
+  "(no name)".  Zammad renames a repeated name by putting a number
+  before the first dot ("a1.png" for the second "a.png"); such a name
+  is taken back to the name the mail gives.
 - body: the expected body (Zammad's sanitised HTML reduced to text with
   a small HTML parser, or its plain text) against ticket.content
   without the bridge's own note about attachments left out.  Both are
@@ -43,15 +53,29 @@ What is compared, and how it is made fair:
   without text, or the title repeated) matches.  They agree when equal,
   or when their word sequences are at least BODY_SIMILARITY alike
   (difflib), so that an image's alt text or a stray line break does not
-  count as a different text.
+  count as a different text.  When the mail offers its text both as
+  text/plain and as HTML, the bridge takes the plain text on purpose
+  (issue 3: text and HTML that disagree, prefer the text) where Zammad
+  takes the HTML; such a body also agrees when it matches the mail's
+  text/plain alternative (read by Python's email package).  The summary
+  says how many bodies agreed that way.
+- uuencode: issue 3 asks for uuencoded blocks in a text part to become
+  attachments; Zammad leaves them in the text.  The expected result is
+  moved the same way: each block leaves the expected body and its file
+  (name, type guessed from the name, decoded size) joins the expected
+  attachments.
 - everywhere, a U+FFFD in the expected value (a character the other
   helpdesk could not decode) matches any one character.
-- DELIBERATE lists the disagreements judged on purpose; they are still
-  counted and printed, but a field under THRESHOLD fails only for a
-  disagreement that is not in that list.
+- DELIBERATE gives the reason of each disagreement judged on purpose;
+  they are counted and printed like any other, and every field must
+  reach THRESHOLD.  A disagreement without a reason is marked "new".
 """
 
 import base64
+import binascii
+import mimetypes
+import email
+import email.policy
 import difflib
 import glob
 import html.parser
@@ -78,42 +102,31 @@ PREFIX = re.compile(r"^\s*((re|fwd?|fw|aw|wg|sv|vs|回复|答复|转发|回覆|�
 
 # Disagreements judged deliberate (see the report of issue 3): the
 # bridge is right, or follows a rule of its own on purpose.  They are
-# still counted and listed; a field passes when it reaches THRESHOLD or
-# when every disagreement it has is one of these, so a new one fails.
+# counted and listed like the others; this only gives their reason.
 DELIBERATE = {
-    ("mail023", "subject"): "header block broken by a blank line; the "
-                            "title comes from the body",
-    ("mail044", "sender"): "trailing dot of the address dropped",
-    ("mail076", "sender"): "stray '>' of a broken From not kept",
-    ("mail087", "sender"): "address taken from a broken From",
-    ("mail017", "body"): "text and HTML differ: the text is preferred",
-    ("mail072", "body"): "text and HTML differ: the text is preferred",
-    ("mail085", "body"): "text and HTML differ: the text is preferred",
-    ("mail026", "body"): "the other side shows the HTML <title>",
-    ("mail060", "body"): "mixed UTF-8/Latin-1 bytes, garbled either way",
-    ("mail087", "body"): "an untyped part is text/plain (RFC 2045)",
-    ("mail025", "body"): "uuencoded block made an attachment",
-    ("mail025", "names"): "uuencoded block made an attachment",
-    ("mail025", "types"): "uuencoded block made an attachment",
-    ("mail025", "sizes"): "uuencoded block made an attachment",
-    ("mail042", "names"): "PGP/MIME version part is not a file",
-    ("mail042", "types"): "PGP/MIME version part is not a file",
-    ("mail042", "sizes"): "PGP/MIME version part is not a file",
-    ("mail053", "names"): "named after its Content-Description",
-    ("mail062", "names"): "duplicate names kept as in the mail",
-    ("mail062", "sizes"): "malformed base64 decoded differently",
-    ("mail064", "names"): "windows-1258 combining accents decoded",
-    ("mail085", "names"): "text alternative preferred, HTML unused",
-    ("mail085", "types"): "text alternative preferred, HTML unused",
-    ("mail085", "sizes"): "text alternative preferred, HTML unused",
-    ("mail087", "names"): "an untyped part is text/plain (RFC 2045)",
-    ("mail087", "types"): "an untyped part is text/plain (RFC 2045)",
-    ("mail087", "sizes"): "an untyped part is text/plain (RFC 2045)",
-    ("mail100", "names"): "no name: made from the type, not the CID",
-    ("mail102", "names"): "duplicate names kept as in the mail",
-    ("mail046", "sizes"): ".eml written with LF line ends",
-    ("mail069", "sizes"): ".eml written with LF line ends",
-    ("mail092", "sizes"): "delivery report with LF line ends",
+    ("mail023", "subject"): "the header block is broken by a blank line, "
+                            "so the title comes from the body",
+    ("mail044", "sender"): "the trailing dot of a broken address is "
+                           "dropped",
+    ("mail076", "sender"): "the stray '>' of a broken From is not kept",
+    ("mail087", "sender"): "the address is taken out of a broken From",
+    ("mail060", "body"): "UTF-8 and Latin-1 bytes mixed in one part: "
+                         "garbled on both sides, differently",
+    ("mail087", "body"): "a part without Content-Type is text/plain "
+                         "(RFC 2045) and is the body, not a file",
+    ("mail087", "names"): "a part without Content-Type is the body",
+    ("mail087", "types"): "a part without Content-Type is the body",
+    ("mail087", "sizes"): "a part without Content-Type is the body",
+    ("mail064", "names"): "the windows-1258 name is decoded with its "
+                          "combining accents; Zammad used windows-1252",
+    ("mail085", "names"): "the text alternative is the body; the HTML "
+                          "alternative's second HTML part is not a file",
+    ("mail085", "types"): "the HTML alternative's second part is not a "
+                          "file",
+    ("mail085", "sizes"): "the HTML alternative's second part is not a "
+                          "file",
+    ("mail062", "sizes"): "base64 cut short: GMime drops an incomplete "
+                          "last group, Zammad decodes it",
 }
 
 
@@ -202,6 +215,31 @@ def address(text):
     return value.strip().strip('"').lower()
 
 
+UUENCODED = re.compile(r"(?ms)^begin [0-7]{3,4} (\S[^\n]*?)\s*\n(.*?)^end\s*$")
+
+
+def uuencoded_files(body):
+    """BODY without its uuencoded blocks, and the files they hold as
+    (name, type, size): the bridge makes them attachments (issue 3),
+    Zammad leaves them in the text."""
+    files = []
+
+    def cut(match):
+        data = b""
+        for line in match.group(2).splitlines():
+            if line.strip():
+                try:
+                    data += binascii.a2b_uu(line)
+                except binascii.Error:
+                    pass
+        name = match.group(1)
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        files.append((name, kind, len(data)))
+        return ""
+
+    return UUENCODED.sub(cut, body), files
+
+
 def expected_of(path):
     with open(path, "rb") as f:
         data = yaml.load(f, Loader=Loader)
@@ -210,14 +248,17 @@ def expected_of(path):
         body = html_text(body)
     if body.strip() == "no visible content":
         body = ""
-    files = []
+    body, files = uuencoded_files(body)
     for a in data.get("attachments") or []:
         prefs = a.get("preferences") or {}
         mime = (prefs.get("Mime-Type") or "").lower()
         if prefs.get("original-format") or mime in SIGNATURES:
             continue
         raw = a.get("data") or b""
-        size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+        raw = raw.encode("utf-8") if isinstance(raw, str) else raw
+        if mime.startswith("message/"):
+            raw = raw.replace(b"\r\n", b"\n")
+        size = len(raw)
         files.append((a.get("filename") or "", mime, size))
     sender = address(data.get("reply-to")) or (data.get("from_email") or "")
     return {
@@ -226,6 +267,73 @@ def expected_of(path):
         "files": files,
         "body": normal_body(body),
     }
+
+
+def mail_facts(box):
+    """What Python's email package reads in the mail: the file names it
+    gives, how many parts have none (leaves that are not a text body),
+    and its text/plain body when it also has an HTML one (else None)."""
+    with open(box, "rb") as f:
+        msg = email.message_from_binary_file(f, policy=email.policy.default)
+    given, nameless = set(), 0
+    for part in msg.walk():
+        try:
+            name = part.get_filename()
+        except Exception:       # a header Python cannot read
+            name = None
+        if not name:
+            kind = part.get_content_type()
+            body_like = kind in ("text/plain", "text/html")
+            # Python reads message/* parts as containers; for the
+            # bridge they are files like any other.
+            leaf = not part.is_multipart() or kind.startswith("message/")
+            if leaf and not body_like:
+                nameless += 1
+            continue
+        given.add(unicodedata.normalize("NFC", name))
+        raw = name.encode("utf-8", "surrogateescape")
+        for charset in ("utf-8", "gb18030", "windows-1252"):
+            try:
+                given.add(unicodedata.normalize("NFC", raw.decode(charset)))
+            except UnicodeDecodeError:
+                pass
+    plain = None
+    try:
+        text = msg.get_body(preferencelist=("plain",))
+        rich = msg.get_body(preferencelist=("html",))
+        if text is not None and rich is not None:
+            plain = text.get_content()
+    except Exception:           # a part Python cannot decode
+        plain = None
+    return given, nameless, plain
+
+
+def repeat_undone(name, known):
+    """NAME, or the name in KNOWN that Zammad renamed into it by putting
+    a number before the first dot ("a1.png" for a second "a.png")."""
+    dot = name.find(".")
+    end = dot if dot >= 0 else len(name)
+    for k in (1, 2, 3):
+        if end - k >= 0 and name[end - k:end].isdigit():
+            candidate = name[:end - k] + name[end:]
+            if candidate in known:
+                return candidate
+    return name
+
+
+def names_given(names, given, nameless):
+    """NAMES with Zammad's renamed repeats taken back, and up to NAMELESS
+    names the mail does not give made "(no name)"."""
+    out = []
+    known = given | set(names)
+    for name in names:
+        if name not in given:
+            name = repeat_undone(name, known)
+        if name not in given and nameless > 0:
+            name = "(no name)"
+            nameless -= 1
+        out.append(name)
+    return sorted(out)
 
 
 def valid_utf8(raw, key):
@@ -342,6 +450,7 @@ def main():
     total = 0
     crashes, bad_utf8, report = [], [], []
     surprises = {}
+    by_text = 0
     for box in boxes:
         yml = box[:-4] + ".yml"
         if not os.path.exists(yml):
@@ -349,6 +458,7 @@ def main():
         name = os.path.basename(box)[:-4]
         total += 1
         want = expected_of(yml)
+        given, nameless, plain = mail_facts(box)
         out, good, crashed = run_one(m2t, config, box)
         if crashed:
             crashes.append("%s: %s" % (name, good))
@@ -358,21 +468,30 @@ def main():
         got = got_of(out)
         for f in FIELDS:
             w, g = field(want, f), field(got, f)
+            if f == "names":
+                w = names_given(w, given, nameless)
+                g = names_given(g, given, nameless)
             if agree(f, w, g) or (f == "body" and not w and
                                   got["placeholder"]):
                 counts[f] += 1
+            elif f == "body" and plain is not None and \
+                    agree(f, normal_body(plain), g):
+                counts[f] += 1
+                by_text += 1
             else:
                 w, g = around_difference(w, g)
                 why = DELIBERATE.get((name, f))
                 if why is None:
                     surprises.setdefault(f, []).append(name)
-                report.append("%s %s: want %s | got %s%s"
+                report.append("%s %s: want %s | got %s [%s]"
                               % (name, f, short(w), short(g),
-                                 " [deliberate: %s]" % why if why else ""))
+                                 "deliberate: " + why if why else "new"))
     print("# corpus: %s, %d mails" % (corpus, total))
     for f in FIELDS:
         pct = 100.0 * counts[f] / total if total else 0.0
         print("# %-8s %5.1f%% (%d/%d)" % (f, pct, counts[f], total))
+    print("# body: %d of the agreeing bodies match the mail's text/plain "
+          "alternative where Zammad took the HTML" % by_text)
     for line in report:
         print("# " + line.replace("\n", " "))
     for line in crashes:
@@ -391,10 +510,9 @@ def main():
     for f in FIELDS:
         n += 1
         pct = 100.0 * counts[f] / total if total else 0.0
-        bad = pct < THRESHOLD and f in surprises
+        bad = pct < THRESHOLD
         failed += bad
-        print("%sok %d - %s agrees on %.1f%%: >= %.0f%% or only "
-              "deliberate differences%s"
+        print("%sok %d - %s agrees on %.1f%% (>= %.0f%%)%s"
               % ("not " if bad else "", n, f, pct, THRESHOLD,
                  (" (new: %s)" % " ".join(surprises[f]))
                  if f in surprises else ""))
