@@ -1,7 +1,8 @@
 #!/bin/bash
 # postfix-harness-selftest.sh: proves tests/lib/postfix.sh with a dummy
-# pipe command instead of mail2ticket.  Prints TAP; exits 77 (with a
-# "# SKIP" plan) when not root or when Postfix is not installed.
+# pipe command instead of mail2ticket.  Prints TAP; skips the whole
+# script ("1..0 # SKIP reason", exit 0) when no instance can run here:
+# not root, Postfix not installed, or no pipe user and none can be made.
 #
 # The dummy records its argv, stdin, uid and environment in
 # DIR/dummy/runs, exits with the status in DIR/dummy/status and, when
@@ -10,17 +11,12 @@
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root to run a private Postfix instance"
-	exit 77
-fi
-if ! command -v postfix >/dev/null || ! command -v postconf >/dev/null ||
-   [ ! -x "$(postconf -dh daemon_directory 2>/dev/null)/master" ]; then
-	echo "1..0 # SKIP Postfix is not installed"
-	exit 77
-fi
-
 . "$top/tests/lib/postfix.sh"
+
+if ! reason=$(pf_can_run); then
+	echo "1..0 # SKIP $reason"
+	exit 0
+fi
 
 testno=0
 failed=0
@@ -117,7 +113,7 @@ argv_is() {
 	fi
 }
 
-echo "1..16"
+echo "1..17"
 start=$SECONDS
 PF_USER=${PF_USER:-m2ttest}
 PF_M2T_CMD="$dummy/fake-m2t --config=$dummy/conf"
@@ -215,11 +211,22 @@ reply=$(grep -l 'Subject: \[ticket T-1\] received' "$work/outbox"/*.eml |
 tap $? "a reply sent by the pipe through smtp-sendmail lands with sender <>"
 rm -f "$dummy/reply-to"
 
-# 13: nothing left anywhere, and the log stayed in DIR/maillog.
+# 13: $PF_SENDMAIL reaches the instance from an empty environment too
+# (mail2ticket runs sendmail with PATH and TZ only).
+outbox_before=$(pf_outbox_count)
+printf '%s\n' "From: <desk@support.test>" "To: <frank@customer.test>" \
+	"Subject: no environment" "" "Sent without M2T_SMTP_PORT." |
+	pf_as_user "$PF_SENDMAIL" -i -f '<>' -- frank@customer.test &&
+	pf_wait_outbox $((outbox_before + 1)) 15 &&
+	grep -lqx 'X-Sink-Recipient: <frank@customer.test>' \
+		"$work/outbox"/*.eml
+tap $? "\$PF_SENDMAIL submits without M2T_SMTP_PORT in the environment"
+
+# 14: nothing left anywhere, and the log stayed in DIR/maillog.
 [ "$(pf_queue_count)" = 0 ] && grep -q 'daemon started' "$work/maillog"
 tap $? "queue empty and the log is in DIR/maillog"
 
-# 14-15: filters/procmailrc turns the program's status into procmail's
+# 15-16: filters/procmailrc turns the program's status into procmail's
 # (run as the pipe user with -m, the dummy in place of mail2ticket).
 pm=$work/procmail
 # Run procmail on the snippet with the dummy exiting $1; print status.
@@ -251,7 +258,7 @@ else
 	echo "ok $testno # SKIP procmail is not installed"
 fi
 
-# 16: pf_stop stops master.
+# 17: pf_stop stops master.
 pid=$(pf__master_pid)
 pf_stop && ! kill -0 "$pid" 2>/dev/null
 tap $? "pf_stop stops master (pid $pid)"

@@ -2,6 +2,9 @@
 # end-to-end tests.  Source it from bash, as root.
 #
 # Entry points (the names are a contract):
+#   pf_can_run          succeed when an instance can run here (root,
+#                       Postfix installed, the pipe user present or
+#                       created now); else print why not and fail
 #   pf_setup DIR        build the instance under DIR (DIR/etc, DIR/spool,
 #                       DIR/data, DIR/maillog, DIR/outbox, DIR/bin);
 #                       exports PF_DIR, PF_ETC, PF_PORT, PF_USER,
@@ -22,8 +25,11 @@
 # Input variables: PF_M2T_CMD (required by pf_setup: the mail2ticket
 # command and its leading options, e.g. "/x/mail2ticket --config=/x/c";
 # no spaces inside one word, master.cf splits on white space), PF_USER
-# (pipe user, default m2ttest), PF_M2T_TIME_LIMIT (default 120s),
-# PF_KEEP=1 (pf_cleanup keeps DIR).
+# (pipe user, default m2ttest; created by pf_can_run or pf_setup when
+# missing: a system account with no home and no login shell),
+# PF_M2T_TIME_LIMIT (default 120s), PF_M2T_PROCESS_LIMIT (the process
+# limit column of the mail2ticket service, i.e. how many deliveries run
+# at once; default "-", the snippet's), PF_KEEP=1 (pf_cleanup keeps DIR).
 #
 # Routing: support.test -> pipe "mail2ticket" (from filters/postfix/
 # master.cf, with the binary and user replaced); customer.test -> pipe
@@ -34,9 +40,12 @@
 # Replies from a pipe: Postfix's own sendmail cannot be used by the
 # unprivileged pipe user for a private instance (postdrop insists that the
 # default main.cf list it in alternate_config_directories, and there is
-# no /etc/postfix/main.cf), so DIR/bin/sendmail (a copy of
-# tests/smtp-sendmail, also $PF_SENDMAIL) submits by SMTP to the port
-# exported to pipes as M2T_SMTP_PORT.
+# no /etc/postfix/main.cf), so DIR/bin/sendmail (also $PF_SENDMAIL)
+# submits by SMTP with DIR/bin/smtp-sendmail, a copy of
+# tests/smtp-sendmail.  The port is the one in M2T_SMTP_PORT (exported
+# to pipes), else the instance's own, written into the wrapper: a pipe
+# command that cleans its environment before running sendmail, as
+# mail2ticket does, still reaches the instance.
 #
 # Known limits: one instance per shell; needs root, python3 in
 # /usr/bin, the Debian postfix package layout (/usr/lib/postfix,
@@ -91,6 +100,31 @@ pf__ensure_user() {
 		pf__say "cannot create user $user"
 		return 1
 	}
+}
+
+# Succeed when a private instance can run here; else print the reason
+# (one line, for a "1..0 # SKIP" plan) and fail.  Creates the pipe user
+# when it is missing, so call it as root before pf_setup.
+pf_can_run() {
+	local user=${PF_USER:-m2ttest} daemons
+	if [ "$(id -u)" != 0 ]; then
+		echo "needs root to run a private Postfix instance"
+		return 1
+	fi
+	daemons=$(postconf -dh daemon_directory 2>/dev/null)
+	if ! command -v postfix >/dev/null || [ -z "$daemons" ] ||
+	   [ ! -x "$daemons/master" ]; then
+		echo "Postfix is not installed"
+		return 1
+	fi
+	if [ ! -x "$PF_PYTHON" ] || ! command -v setpriv >/dev/null; then
+		echo "needs $PF_PYTHON and setpriv"
+		return 1
+	fi
+	if ! pf__ensure_user "$user" 2>/dev/null; then
+		echo "no pipe user $user and it cannot be created"
+		return 1
+	fi
 }
 
 # Run a command as the pipe user (PF_USER), with a minimal environment.
@@ -181,10 +215,14 @@ mail2ticket_time_limit = ${PF_M2T_TIME_LIMIT:-120s}
 sink_destination_recipient_limit = 1
 export_environment = TZ MAIL_CONFIG LANG M2T_SMTP_PORT=$PF_PORT
 
-# Short timers, so deferred mail is retried within seconds.
+# Short timers, so deferred mail is retried within seconds.  Not a 1s
+# backoff: queue file times have whole seconds, so a message deferred
+# at x.999 s would be due again at once, and a queue run finding it
+# while the pipe still holds its lock puts it aside for 60 s
+# ("skipped, still being delivered").
 queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
+minimal_backoff_time = 2s
+maximal_backoff_time = 4s
 in_flow_delay = 0
 delay_warning_time = 0
 EOF
@@ -219,11 +257,13 @@ sink      unix  -       n       n       -       -       pipe
   argv=$PF_DIR/bin/sink $PF_DIR/outbox \${queue_id} --sender=\${sender} -- \${recipient}
 EOF
 	"$PF_PYTHON" - "$snippet" "$PF_USER" "$PF_M2T_CMD" \
+		"${PF_M2T_PROCESS_LIMIT:--}" \
 		>>"$PF_ETC/master.cf" <<'PY' || return 1
 # Copy the mail2ticket service from the snippet, with our user and
-# command in place of user=mail2ticket and the installed path + options.
+# command in place of user=mail2ticket and the installed path + options,
+# and the process limit asked for.
 import re, sys
-snippet, user, cmd = sys.argv[1:4]
+snippet, user, cmd, limit = sys.argv[1:5]
 lines, inside = [], False
 for line in open(snippet):
     if line.startswith("mail2ticket") and line.split()[0] == "mail2ticket":
@@ -243,7 +283,12 @@ rest, n = re.subn(r"argv=.*?(?=\s--sender=)", lambda m: "argv=" + cmd,
                   rest)
 if n != 1:
     sys.exit("no argv=... --sender= in the mail2ticket service")
-print(head)
+fields = head.split()
+if len(fields) != 8:
+    sys.exit("the mail2ticket service line has not 8 columns")
+if limit != "-":
+    fields[6] = limit
+print("  ".join(fields))
 print("  " + rest)
 PY
 }
@@ -265,6 +310,19 @@ mv "$tmp" "$outbox/$qid.$$.eml" || exit 75
 exit 0
 EOF
 	chmod 0755 "$PF_DIR/bin/sink"
+}
+
+# Write DIR/bin/sendmail: smtp-sendmail to this instance's port unless
+# M2T_SMTP_PORT says otherwise (see the header).
+pf__write_sendmail() {
+	cat >"$PF_DIR/bin/sendmail" <<EOF
+#!/bin/sh
+# sendmail for the test instance on 127.0.0.1:$PF_PORT (tests/lib/postfix.sh)
+M2T_SMTP_PORT=\${M2T_SMTP_PORT:-$PF_PORT}
+export M2T_SMTP_PORT
+exec $PF_PYTHON $PF_DIR/bin/smtp-sendmail "\$@"
+EOF
+	chmod 0755 "$PF_DIR/bin/sendmail"
 }
 
 # Build a complete private instance under DIR (see the header).
@@ -307,8 +365,9 @@ pf_setup() {
 	pf__write_main_cf || return 1
 	pf__write_master_cf || return 1
 	pf__write_sink || return 1
-	install -m 0755 "$PF_TOP/tests/smtp-sendmail" "$PF_DIR/bin/sendmail" ||
-		return 1
+	install -m 0755 "$PF_TOP/tests/smtp-sendmail" \
+		"$PF_DIR/bin/smtp-sendmail" || return 1
+	pf__write_sendmail || return 1
 	PF_SENDMAIL=$PF_DIR/bin/sendmail
 	export PF_SENDMAIL
 	chmod 0644 "$PF_ETC/main.cf" "$PF_ETC/master.cf"
@@ -395,7 +454,7 @@ pf_cleanup() {
 # Submit FILE by SMTP from FROM ("" or "<>" for the null sender) to TO.
 pf_send() {
 	[ $# -eq 3 ] || { pf__say "usage: pf_send FROM TO FILE"; return 2; }
-	M2T_SMTP_PORT=$PF_PORT "$PF_PYTHON" "$PF_DIR/bin/sendmail" \
+	M2T_SMTP_PORT=$PF_PORT "$PF_PYTHON" "$PF_DIR/bin/smtp-sendmail" \
 		-i -f "$1" -- "$2" <"$3"
 }
 
