@@ -393,6 +393,35 @@ is_weak_label(const char *charset)
 	       g_ascii_strcasecmp(charset, "ascii") == 0;
 }
 
+/* TRUE when CHARSET says UTF-8 and LEN bytes of TEXT are UTF-8 with a
+ * few damaged bytes: more well-formed multibyte characters than bytes
+ * that are not.  Text in a legacy charset labelled UTF-8 seldom forms
+ * even one such character. */
+static gboolean
+is_damaged_utf8(const char *charset, const char *text, gsize len)
+{
+	const char *p = text;
+	const char *end = text + len;
+	gsize good = 0;
+	gsize bad = 0;
+
+	if (g_ascii_strcasecmp(charset, "utf-8") != 0 &&
+	    g_ascii_strcasecmp(charset, "utf8") != 0)
+		return FALSE;
+	while (p < end) {
+		const char *stop = end;
+		gboolean valid = g_utf8_validate(p, end - p, &stop);
+
+		for (; p < stop; p++)
+			good += ((guchar) *p & 0xc0) == 0xc0;
+		if (valid)
+			break;
+		bad++;
+		p++;
+	}
+	return good > bad;
+}
+
 /* TRUE when CHARSET is ISO-2022-JP, or is missing and LEN bytes of
  * TEXT switch to JIS X 0208 the way ISO-2022-JP does. */
 static gboolean
@@ -486,7 +515,8 @@ text_to_utf8(MessagePrivate *m, const char *text, gsize len,
 				add_warning(m, "%s: not %s but UTF-8", what,
 					    charset);
 				g_clear_pointer(&converted, g_free);
-			} else if (bad > 0 && is_weak_label(charset)) {
+			} else if (bad > 0 && is_weak_label(charset) &&
+				   !is_damaged_utf8(charset, text, len)) {
 				g_clear_pointer(&converted, g_free);
 			} else if (bad > 0) {
 				add_warning(m, "%s: %" G_GSIZE_FORMAT
@@ -1563,6 +1593,7 @@ open_tnef(Walk *walk, GMimePart *part, WalkMode mode)
 	if (bytes == NULL || bytes->len == 0)
 		return FALSE;
 	TNEFInitialize(&tnef);
+	tnef.Debug = 0;		/* left unset by TNEFInitialize */
 	if (TNEFParseMemory(bytes->data, bytes->len, &tnef) < 0) {
 		TNEFFree(&tnef);
 		add_warning(m, "winmail.dat cannot be read: kept as a file");
@@ -1925,6 +1956,45 @@ join_base64_words(const char *value)
 	return g_string_free(out, FALSE);
 }
 
+/*
+ * VALUE with the charset of each encoded word renamed to the superset
+ * mailers mean by it (see effective_charset): GMime reads a word
+ * marked gb2312 without the four-byte characters of GB18030.  NULL
+ * when no word needs it (owned).
+ */
+static char *
+widen_word_charsets(const char *value)
+{
+	GString *out = g_string_new(NULL);
+	const char *p = value;
+	const char *word;
+	gboolean changed = FALSE;
+
+	while ((word = strstr(p, "=?")) != NULL) {
+		const char *charset = word + 2;
+		gsize len = strcspn(charset, "?* \t");
+		g_autofree char *name = g_strndup(charset, len);
+		/* NAME itself when it has no superset. */
+		const char *wide = effective_charset(name);
+
+		g_string_append_len(out, p, charset - p);
+		if ((charset[len] == '?' || charset[len] == '*') &&
+		    wide != name) {
+			g_string_append(out, wide);
+			changed = TRUE;
+		} else {
+			g_string_append(out, name);
+		}
+		p = charset + len;
+	}
+	g_string_append(out, p);
+	if (!changed) {
+		g_string_free(out, TRUE);
+		return NULL;
+	}
+	return g_string_free(out, FALSE);
+}
+
 /* The subject, decoded, "" when missing (owned). */
 static char *
 subject(MessagePrivate *m)
@@ -1935,19 +2005,21 @@ subject(MessagePrivate *m)
 					: NULL;
 	g_autofree char *joined = unfolded ? join_base64_words(unfolded)
 					   : NULL;
+	g_autofree char *widened = unfolded ? widen_word_charsets(
+		joined ? joined : unfolded) : NULL;
+	const char *text = widened ? widened : joined ? joined : unfolded;
 	g_autofree char *decoded = NULL;
 
-	/* Encoded words GMime would cut short are joined first; raw
-	 * 8-bit bytes are decoded with our fallbacks first, as GMime
-	 * would take the first charset that accepts them. */
+	/* Encoded words GMime would cut short are joined first, their
+	 * charsets widened; raw 8-bit bytes are decoded with our
+	 * fallbacks first, as GMime would take the first charset that
+	 * accepts them. */
 	if (unfolded != NULL && has_8bit(unfolded, strlen(unfolded))) {
-		g_autofree char *utf8 = utf8_of(m, joined ? joined : unfolded,
-					       strlen(joined ? joined
-							     : unfolded));
+		g_autofree char *utf8 = utf8_of(m, text, strlen(text));
 
 		decoded = g_mime_utils_header_decode_text(m->options, utf8);
-	} else if (joined != NULL)
-		decoded = g_mime_utils_header_decode_text(m->options, joined);
+	} else if (text != unfolded)
+		decoded = g_mime_utils_header_decode_text(m->options, text);
 	else
 		decoded = g_strdup(value ? value : "");
 	return g_strstrip(utf8_of(m, decoded, strlen(decoded)));

@@ -567,6 +567,20 @@ test_padded_words(void)
 	g_assert_cmpstr(m->subject, ==, "ECS 实例告警");
 }
 
+/* Encoded words split inside a UTF-8 character, in the subject (B,
+ * the first padded) and in the sender's name (Q). */
+static void
+test_split_words(void)
+{
+	g_autoptr(GMimeStream) stream = NULL;
+	g_autoptr(Message) m = parse_file("kinds/split-utf8-word.eml",
+					  &stream);
+
+	g_assert_cmpstr(m->subject, ==, "数据库备份失败");
+	g_assert_cmpstr(m->from_name, ==, "张伟");
+	g_assert_cmpstr(m->from_addr, ==, "zhang.wei@customer.test");
+}
+
 /* A raw Latin-1 file name in a mail whose text is Latin-1: read as
  * Latin-1, not as the GB18030 that the fallbacks would try first. */
 static void
@@ -772,6 +786,7 @@ main(int argc, char **argv)
 			test_empty_attachment_data);
 	g_test_add_func("/message/fallback-option", test_fallback_option);
 	g_test_add_func("/message/padded-words", test_padded_words);
+	g_test_add_func("/message/split-words", test_split_words);
 	g_test_add_func("/message/raw-name-charset-hint",
 			test_raw_name_charset_hint);
 	g_test_add_func("/message/junk-first-line", test_junk_first_line);

@@ -38,7 +38,7 @@ for mail in demo-customer outlook-html forwarded-rfc822 signed; do
 done
 check "demo-customer again (a duplicate)" 0 --sender=li.na@customer.test \
 	support@support.test < "$DATA/demo-customer.eml"
-for mail in gb2312-qp raw-8bit apple-inline; do
+for mail in gb2312-qp raw-8bit apple-inline kinds/winmail; do
 	check "$mail dry-run" 0 --dry-run support@support.test \
 		< "$DATA/$mail.eml"
 done
