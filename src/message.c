@@ -947,6 +947,36 @@ message_file_name(MessagePrivate *m, GMimeObject *object)
 	return g_strconcat(clean, ".eml", NULL);
 }
 
+/* *NAME with each run of control characters (the tabs and line breaks
+ * a folded subject or parameter leaves), and the spaces around it, made
+ * one space; other spaces are kept as the sender wrote them. */
+static void
+collapse_name(char **name)
+{
+	GString *out = g_string_new(NULL);
+	gboolean folded = FALSE;
+
+	for (const char *p = *name; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (g_unichar_iscntrl(c)) {
+			/* Spaces just before the fold go with it. */
+			while (out->len > 0 && out->str[out->len - 1] == ' ')
+				g_string_truncate(out, out->len - 1);
+			folded = TRUE;
+			continue;
+		}
+		if (folded && c == ' ')
+			continue;
+		if (folded && out->len > 0)
+			g_string_append_c(out, ' ');
+		folded = FALSE;
+		g_string_append_unichar(out, c);
+	}
+	g_free(*name);
+	*name = g_strstrip(g_string_free(out, FALSE));
+}
+
 /* Record a file the parser made (uudecoded, from winmail.dat): NAME,
  * MIME_TYPE and DATA (taken). */
 static void
@@ -961,6 +991,7 @@ add_made_attachment(MessagePrivate *m, const char *name,
 	a->size = g_bytes_get_size(data);
 	a->name = name && *name ? utf8_of(m, name, strlen(name))
 				: made_up_name(m, NULL, mime_type);
+	collapse_name(&a->name);
 	g_ptr_array_add(m->pub.attachments, a);
 }
 
@@ -1020,6 +1051,7 @@ add_attachment(MessagePrivate *m, GMimeObject *object)
 		a->name = name_from_content_id(a->content_id);
 	if (a->name == NULL)
 		a->name = made_up_name(m, object, a->content_type);
+	collapse_name(&a->name);
 	g_ptr_array_add(m->pub.attachments, a);
 }
 

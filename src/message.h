@@ -25,8 +25,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParser, g_object_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParserOptions, g_mime_parser_options_free)
 
 typedef struct {
-	char *name;		/* decoded UTF-8 file name (never NULL: one
-				 * is made from the type when missing) */
+	char *name;		/* decoded UTF-8 file name on one line, no
+				 * control character (never NULL: one is
+				 * made from the type when missing) */
 	char *content_type;	/* "image/png", lower case */
 	char *content_id;	/* without <>, or NULL */
 	gsize size;		/* decoded bytes */

@@ -295,7 +295,6 @@ make_content(const Message *message, const char *title, GPtrArray *files)
 	for (guint i = 0; i < files->len; i++) {
 		const TicketFile *file = files->pdata[i];
 		g_autofree char *size = NULL;
-		g_autofree char *name = NULL;
 
 		if (file->upload)
 			continue;
@@ -304,9 +303,9 @@ make_content(const Message *message, const char *title, GPtrArray *files)
 					"that are not on this ticket:");
 		noted = TRUE;
 		size = human_size(file->attachment->size);
-		/* The name as sent, but on one line of the list. */
-		name = collapse_space(file->attachment->name);
-		g_string_append_printf(out, "\n- %s (%s): %s", name, size,
+		/* Names are on one line already (see message.h). */
+		g_string_append_printf(out, "\n- %s (%s): %s",
+				       file->attachment->name, size,
 				       file->reason);
 	}
 	return g_string_free(out, FALSE);

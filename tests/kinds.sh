@@ -45,6 +45,9 @@ tap_like "$(field forwarded-inline.eml 't["content"].replace("\n", " ")')" \
 tap_is "$(field forwarded-inline.eml '[x["name"] for x in a]')" \
 	"['log.txt', 'Old report.eml']" \
 	"forwarded files are attachments; a message meant as a file is SUBJECT.eml"
+tap_is "$(field attached-message-crlf.eml '[(x["name"], x["size"]) for x in a]')" \
+	"[('Disk full on db-prod-3, please check the backup job.eml', 482)]" \
+	"an attached message: its subject on one line as name, its size as in the mail"
 tap_is "$(field inline-logo-screenshot.eml '[(x["size"], x["upload"]) for x in a]')" \
 	"[(2000, False), (20000, True)]" \
 	"small inline logo not uploaded, pasted screenshot uploaded"
@@ -203,6 +206,21 @@ if fake_start "$dir"; then
 		"no Message-ID: the journal key is the digest"
 	tap_is "$(fake_state "$dir" 'len(s["tickets"])')" 2 \
 		"... and the same mail again makes no second ticket"
+
+	# The attached message as it stands in the mail, with LF line
+	# ends; the line break before the boundary is the boundary's.
+	LC_ALL=C "$M2T" --config="$dir/mail2ticket.conf" \
+		--sender=li.na@customer.test support@support.test \
+		< "$K/attached-message-crlf.eml" 2>/dev/null
+	want=$("$PYTHON3" -c '
+import hashlib, sys
+raw = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
+inner = raw.split(b"Content-Disposition: attachment\n\n", 1)[1]
+inner = inner.split(b"\n--b1--", 1)[0]
+print(len(inner), hashlib.md5(inner).hexdigest())' "$K/attached-message-crlf.eml")
+	tap_is "$(fake_state "$dir" '"%d %s" % (s["uploads"][-1]["size"],
+		s["uploads"][-1]["md5"])')" "$want" \
+		"an attached message is uploaded as it stands in the mail, LF"
 else
 	tap_ok 1 "the fake service did not start"
 fi
