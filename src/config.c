@@ -520,8 +520,6 @@ resolve_credentials(Config *config, const char *path, GPtrArray *problems)
 static void
 check_values(Config *config, const char *path, GPtrArray *problems)
 {
-	g_autofree char *where = NULL;
-
 	if (!g_str_has_prefix(config->endpoint, "https://") &&
 	    !g_str_has_prefix(config->endpoint, "http://"))
 		problem(problems, path, "[api] endpoint \"%s\" is not an "
@@ -632,8 +630,9 @@ GPtrArray *
 config_check(const char *path)
 {
 	GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(Config) config = config_read(path, problems);
 
+	/* Reading collects the problems; the configuration is not kept. */
+	config_free(config_read(path, problems));
 	return problems;
 }
 

@@ -116,7 +116,7 @@ parse_options(int *argc, char ***argv, Options *options, GError **error)
 		  "print the version and exit", NULL },
 		{ G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY,
 		  &options->recipients, NULL, NULL },
-		{ NULL },
+		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	g_autoptr(GOptionContext) context =
 		g_option_context_new("[RECIPIENT...] < message");

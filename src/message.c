@@ -947,6 +947,17 @@ message_file_name(MessagePrivate *m, GMimeObject *object)
 	return g_strconcat(clean, ".eml", NULL);
 }
 
+/* MIME_TYPE in lower case; application/octet-stream when it is not
+ * printable ASCII, as a MIME type always is (owned). */
+static char *
+clean_mime_type(const char *mime_type)
+{
+	for (const char *p = mime_type; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return g_strdup("application/octet-stream");
+	return g_ascii_strdown(mime_type, -1);
+}
+
 /* *NAME with each run of control characters (the tabs and line breaks
  * a folded subject or parameter leaves), and the spaces around it, made
  * one space; other spaces are kept as the sender wrote them. */
@@ -1032,7 +1043,7 @@ add_attachment(MessagePrivate *m, GMimeObject *object)
 	g_autofree char *mime_type = g_mime_content_type_get_mime_type(type);
 	const char *disposition = g_mime_object_get_disposition(object);
 
-	a->content_type = g_ascii_strdown(mime_type, -1);
+	a->content_type = clean_mime_type(mime_type);
 	a->content_id = content_id(m, object);
 	a->is_inline = disposition == NULL ||
 		       g_ascii_strcasecmp(disposition, "inline") == 0;
@@ -1363,10 +1374,14 @@ add_text(Walk *walk, GMimePart *part)
 static glong
 visible_chars(const char *text, gsize len, gboolean is_html)
 {
-	g_autofree char *valid = g_utf8_make_valid(text, (gssize) len);
-	g_autofree char *plain = is_html ? html_to_text(valid, strlen(valid))
-					 : NULL;
+	g_autofree char *valid = NULL;
+	g_autofree char *plain = NULL;
 	glong n = 0;
+
+	if (text == NULL || len == 0)	/* an empty part has no data */
+		return 0;
+	valid = g_utf8_make_valid(text, (gssize) len);
+	plain = is_html ? html_to_text(valid, strlen(valid)) : NULL;
 
 	for (const char *p = plain ? plain : valid; *p != '\0';
 	     p = g_utf8_next_char(p))

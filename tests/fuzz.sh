@@ -146,6 +146,8 @@ ytnef_libs=
 	echo "#define PACKAGE_NAME \"mail2ticket\""
 	echo "#define PACKAGE_VERSION \"${version:-0}\""
 	echo "#define VERSION \"${version:-0}\""
+	# configure's AC_USE_SYSTEM_EXTENSIONS (memmem and friends).
+	echo "#define _GNU_SOURCE 1"
 	printf '%s\n' '#include <stdio.h>' '#include <stdlib.h>' \
 		'#include <ytnef.h>' > "$probe/ytnef-h.c"
 	printf '%s\n' 'char TNEFParseMemory(void);' \
@@ -166,7 +168,7 @@ cmp -s "$probe/autoconfig.h" "$build/autoconfig.h" ||
 
 # shellcheck disable=SC2086
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
-	-fno-sanitize-recover=undefined
+	-fno-sanitize-recover=undefined -Werror=implicit-function-declaration
 	-I$build -I$top_srcdir/src $($PKG_CONFIG --cflags $PACKAGES)"
 # shellcheck disable=SC2086
 libs="$($PKG_CONFIG --libs $PACKAGES) $ytnef_libs"

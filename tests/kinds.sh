@@ -48,6 +48,9 @@ tap_is "$(field forwarded-inline.eml '[x["name"] for x in a]')" \
 tap_is "$(field attached-message-crlf.eml '[(x["name"], x["size"]) for x in a]')" \
 	"[('Disk full on db-prod-3, please check the backup job.eml', 482)]" \
 	"an attached message: its subject on one line as name, its size as in the mail"
+tap_is "$(field 8bit-content-type.eml '[(x["name"], x["content_type"]) for x in a]')" \
+	"[('shot.png', 'application/octet-stream')]" \
+	"a Content-Type with 8-bit bytes becomes application/octet-stream"
 tap_is "$(field inline-logo-screenshot.eml '[(x["size"], x["upload"]) for x in a]')" \
 	"[(2000, False), (20000, True)]" \
 	"small inline logo not uploaded, pasted screenshot uploaded"
