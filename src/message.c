@@ -778,6 +778,45 @@ description_title(const MessagePrivate *m, GMimeObject *object)
 	return g_steal_pointer(&text);
 }
 
+/* NAME (taken, may be NULL) with each run of control characters (the
+ * tabs and line breaks a folded subject or parameter leaves), and the
+ * spaces around it, made one space; other spaces are kept as the sender
+ * wrote them.  NULL when nothing is left (owned). */
+static char *
+one_line_name(char *name)
+{
+	GString *out;
+	gboolean folded = FALSE;
+
+	if (name == NULL)
+		return NULL;
+	out = g_string_new(NULL);
+	for (const char *p = name; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (g_unichar_iscntrl(c)) {
+			/* Spaces just before the fold go with it. */
+			while (out->len > 0 && out->str[out->len - 1] == ' ')
+				g_string_truncate(out, out->len - 1);
+			folded = TRUE;
+			continue;
+		}
+		if (folded && c == ' ')
+			continue;
+		if (folded && out->len > 0)
+			g_string_append_c(out, ' ');
+		folded = FALSE;
+		g_string_append_unichar(out, c);
+	}
+	g_free(name);
+	g_strstrip(out->str);
+	if (out->str[0] == '\0') {
+		g_string_free(out, TRUE);
+		return NULL;
+	}
+	return g_string_free(out, FALSE);
+}
+
 /* A name for OBJECT of MIME_TYPE that has no file name (owned): its
  * description ("Delivery report.txt"), else a word for its type
  * ("image.png"), with the usual extension. */
@@ -785,8 +824,8 @@ static char *
 made_up_name(const MessagePrivate *m, GMimeObject *object,
 	     const char *mime_type)
 {
-	g_autofree char *title = object ? description_title(m, object)
-					: NULL;
+	g_autofree char *title =
+		object ? one_line_name(description_title(m, object)) : NULL;
 
 	return g_strdup_printf("%s.%s", title ? title : type_stem(mime_type),
 			       type_extension(mime_type));
@@ -958,36 +997,6 @@ clean_mime_type(const char *mime_type)
 	return g_ascii_strdown(mime_type, -1);
 }
 
-/* *NAME with each run of control characters (the tabs and line breaks
- * a folded subject or parameter leaves), and the spaces around it, made
- * one space; other spaces are kept as the sender wrote them. */
-static void
-collapse_name(char **name)
-{
-	GString *out = g_string_new(NULL);
-	gboolean folded = FALSE;
-
-	for (const char *p = *name; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-
-		if (g_unichar_iscntrl(c)) {
-			/* Spaces just before the fold go with it. */
-			while (out->len > 0 && out->str[out->len - 1] == ' ')
-				g_string_truncate(out, out->len - 1);
-			folded = TRUE;
-			continue;
-		}
-		if (folded && c == ' ')
-			continue;
-		if (folded && out->len > 0)
-			g_string_append_c(out, ' ');
-		folded = FALSE;
-		g_string_append_unichar(out, c);
-	}
-	g_free(*name);
-	*name = g_strstrip(g_string_free(out, FALSE));
-}
-
 /* Record a file the parser made (uudecoded, from winmail.dat): NAME,
  * MIME_TYPE and DATA (taken). */
 static void
@@ -1000,9 +1009,10 @@ add_made_attachment(MessagePrivate *m, const char *name,
 	a->is_inline = FALSE;
 	a->data = data;
 	a->size = g_bytes_get_size(data);
-	a->name = name && *name ? utf8_of(m, name, strlen(name))
-				: made_up_name(m, NULL, mime_type);
-	collapse_name(&a->name);
+	a->name = name ? one_line_name(utf8_of(m, name, strlen(name)))
+		       : NULL;
+	if (a->name == NULL)
+		a->name = made_up_name(m, NULL, mime_type);
 	g_ptr_array_add(m->pub.attachments, a);
 }
 
@@ -1055,14 +1065,13 @@ add_attachment(MessagePrivate *m, GMimeObject *object)
 	}
 
 	if (GMIME_IS_MESSAGE_PART(object))
-		a->name = message_file_name(m, object);
+		a->name = one_line_name(message_file_name(m, object));
 	else
-		a->name = part_file_name(m, GMIME_PART(object));
+		a->name = one_line_name(part_file_name(m, GMIME_PART(object)));
 	if (a->name == NULL)
 		a->name = name_from_content_id(a->content_id);
 	if (a->name == NULL)
 		a->name = made_up_name(m, object, a->content_type);
-	collapse_name(&a->name);
 	g_ptr_array_add(m->pub.attachments, a);
 }
 
