@@ -28,16 +28,17 @@ gboolean api_read_oss_auth(const cJSON *answer, OssAuth *auth,
 
 /*
  * QuestionList: look through one page of a successful answer for the
- * newest ticket titled TITLE of PRODUCT_ID (0: any product) that TAKEN
- * (may be NULL) does not claim for another mail.  *FOUND is set (owned)
- * when one is newer than *FOUND_TIME (ms), which is then updated; *ROWS
- * and *TOTAL get the page's row count and the total the answer gives
- * (-1 when it gives none).
+ * ticket titled TITLE of PRODUCT_ID (0: any product) made nearest
+ * NEAR_MS (the newer of two as near; G_MAXINT64: the newest) that
+ * TAKEN (may be NULL) does not claim for another mail.  *FOUND is set
+ * (owned) when one is nearer than *FOUND_TIME (ms), which is then
+ * updated; *ROWS and *TOTAL get the page's row count and the total the
+ * answer gives (-1 when it gives none).
  */
 gboolean api_read_question_list(const cJSON *answer, const char *title,
-				gint64 product_id, ApiTicketTaken taken,
-				gpointer taken_data, char **found,
-				gint64 *found_time, guint *rows,
-				gint64 *total, GError **error);
+				gint64 product_id, gint64 near_ms,
+				ApiTicketTaken taken, gpointer taken_data,
+				char **found, gint64 *found_time,
+				guint *rows, gint64 *total, GError **error);
 
 #endif

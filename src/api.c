@@ -293,8 +293,9 @@ set_code_error(const char *action, long status, const char *code,
 		g_autofree char *param = illegal_param_name(message);
 
 		/* A field from the mail cannot become a ticket: bounce.
-		 * Any other field comes from the configuration. */
-		if (is_message_field(param)) {
+		 * Any other field comes from the configuration, and only
+		 * Add sends fields from the mail. */
+		if (strcmp(action, "Add") == 0 && is_message_field(param)) {
 			kind = M2T_ERROR_DATAERR;
 		} else {
 			kind = M2T_ERROR_OPERATOR;
@@ -498,16 +499,28 @@ question_total(const cJSON *answer)
 	return total;
 }
 
+/* TRUE when a ticket made at A (ms) is a better match for an Add sent
+ * at NEAR than one made at B: nearer, or as near and newer. */
+static gboolean
+is_nearer(gint64 a, gint64 b, gint64 near)
+{
+	guint64 to_a = a > near ? (guint64) a - near : (guint64) near - a;
+	guint64 to_b = b > near ? (guint64) b - near : (guint64) near - b;
+
+	return to_a < to_b || (to_a == to_b && a > b);
+}
+
 /*
  * QuestionList: look through one page of a successful answer for the
- * newest ticket titled TITLE of PRODUCT_ID (0: any product) that TAKEN
- * (may be NULL) does not say belongs to another mail.
+ * ticket titled TITLE of PRODUCT_ID (0: any product) made nearest
+ * NEAR_MS that TAKEN (may be NULL) does not say belongs to another mail.
  */
 gboolean
 api_read_question_list(const cJSON *answer, const char *title,
-		       gint64 product_id, ApiTicketTaken taken,
-		       gpointer taken_data, char **found, gint64 *found_time,
-		       guint *rows, gint64 *total, GError **error)
+		       gint64 product_id, gint64 near_ms,
+		       ApiTicketTaken taken, gpointer taken_data,
+		       char **found, gint64 *found_time, guint *rows,
+		       gint64 *total, GError **error)
 {
 	const cJSON *list = question_rows(answer);
 	const cJSON *row;
@@ -537,7 +550,9 @@ api_read_question_list(const cJSON *answer, const char *title,
 		if (product_id != 0 && row_product != 0 &&
 		    row_product != product_id)
 			continue;
-		if (*found != NULL && added <= *found_time)
+		/* Of several tickets with our title, the one made nearest
+		 * the time our Add left is the likeliest to be ours. */
+		if (*found != NULL && !is_nearer(added, *found_time, near_ms))
 			continue;
 		if (taken != NULL && taken(id, taken_data))
 			continue;
@@ -693,12 +708,13 @@ api_add(Api *api, const Ticket *ticket, const char *attachments,
 /*
  * QuestionList: look for a ticket titled TITLE for TICKET's product
  * created between FROM_MS and TO_MS (Unix milliseconds).  TRUE when the
- * answer decides it (*TICKET_ID the newest match, owned, or NULL).
+ * answer decides it (*TICKET_ID the match nearest NEAR_MS, owned, or
+ * NULL).
  */
 gboolean
 api_find_ticket(Api *api, const Ticket *ticket, gint64 from_ms,
-		gint64 to_ms, ApiTicketTaken taken, gpointer taken_data,
-		char **ticket_id, GError **error)
+		gint64 to_ms, gint64 near_ms, ApiTicketTaken taken,
+		gpointer taken_data, char **ticket_id, GError **error)
 {
 	g_autofree char *found = NULL;
 	gint64 found_time = 0;
@@ -725,8 +741,8 @@ api_find_ticket(Api *api, const Ticket *ticket, gint64 from_ms,
 		if (answer == NULL)
 			return FALSE;
 		ok = api_read_question_list(answer, ticket->title,
-					    ticket->product_id, taken,
-					    taken_data, &found,
+					    ticket->product_id, near_ms,
+					    taken, taken_data, &found,
 					    &found_time, &rows, &total,
 					    error);
 		cJSON_Delete(answer);

@@ -12,8 +12,8 @@
  *   no answer after the request may have arrived  -> M2T_ERROR_UNCERTAIN
  *   ILLEGAL_AUTH, signature or key errors, ILLEGAL_PARAM on a field from
  *     the configuration (productId, aliUid, ...)  -> M2T_ERROR_OPERATOR
- *   ILLEGAL_PARAM / ILLEGAL_PARAM_EMPTY on a field from the message
- *     (title, content, email, attachments)       -> M2T_ERROR_DATAERR
+ *   ILLEGAL_PARAM / ILLEGAL_PARAM_EMPTY from Add on a field from the
+ *     message (title, content, email, attachments) -> M2T_ERROR_DATAERR
  * Error messages name the code and the API's message, never a secret.
  */
 #ifndef M2T_API_H
@@ -56,13 +56,13 @@ typedef gboolean (*ApiTicketTaken)(const char *id, gpointer data);
 /*
  * QuestionList: look for a ticket titled TITLE for TICKET's product
  * created between FROM_MS and TO_MS (Unix milliseconds), leaving out
- * those TAKEN (may be NULL) says belong to another mail.  Returns TRUE
- * when the answer decides it: *TICKET_ID is then the ticket found
- * (owned), or NULL when there is none.  FALSE with ERROR when it could
- * not be decided.
+ * those TAKEN (may be NULL) says belong to another mail; of several,
+ * the one made nearest NEAR_MS.  Returns TRUE when the answer decides
+ * it: *TICKET_ID is then the ticket found (owned), or NULL when there
+ * is none.  FALSE with ERROR when it could not be decided.
  */
 gboolean api_find_ticket(Api *api, const Ticket *ticket, gint64 from_ms,
-			 gint64 to_ms, ApiTicketTaken taken,
+			 gint64 to_ms, gint64 near_ms, ApiTicketTaken taken,
 			 gpointer taken_data, char **ticket_id,
 			 GError **error);
 

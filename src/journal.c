@@ -10,7 +10,8 @@
  * record (a GKeyFile), NAME.lock is only ever locked, never written.
  * Each recorded ticket also gets HASH.claim (HASH: the SHA-256 of its
  * ID), holding the entry's name, so that the lost-answer lookup of
- * another mail never adopts it.
+ * another mail never adopts it; it is made with link(2), so that only
+ * one mail can ever hold it.
  *
  * Known limit: flock(2) locks are not shared over NFS on every system;
  * keep the journal on a local disk.
@@ -43,6 +44,7 @@ static const char *const stage_names[] = {
 	[JOURNAL_UPLOADED] = "uploaded",
 	[JOURNAL_SUBMITTING] = "submitting",
 	[JOURNAL_CREATED] = "created",
+	[JOURNAL_REPLYING] = "replying",
 	[JOURNAL_DONE] = "done",
 };
 
@@ -148,6 +150,8 @@ load_entry(Journal *journal, GError **error)
 						   NULL);
 	journal->submitted = g_key_file_get_int64(file, GROUP, "submitted",
 						  NULL);
+	journal->last_submitted = g_key_file_get_int64(file, GROUP,
+						       "last_submitted", NULL);
 	journal->submissions = g_key_file_get_integer(file, GROUP,
 						      "submissions", NULL);
 	journal->created = g_key_file_get_int64(file, GROUP, "created", NULL);
@@ -213,6 +217,28 @@ sync_dir(const char *dir)
 	return ok;
 }
 
+/* Write DATA to the new file PATH and fsync it. */
+static gboolean
+write_synced(const char *path, const char *data, gsize len, GError **error)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		journal_fail(error, "cannot write %s: %s", path,
+			     g_strerror(errno));
+		return FALSE;
+	}
+	if (!spool_write_all(fd, data, len) || fsync(fd) != 0) {
+		journal_fail(error, "cannot write %s: %s", path,
+			     g_strerror(errno));
+		close(fd);
+		g_unlink(path);
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
 /* Write DATA to PATH durably: temporary file, fsync, rename, fsync. */
 static gboolean
 write_durably(const char *path, const char *data, gsize len,
@@ -221,21 +247,9 @@ write_durably(const char *path, const char *data, gsize len,
 	g_autofree char *tmp = g_strdup_printf("%s.%d.tmp", path,
 					       (int) getpid());
 	g_autofree char *dir = g_path_get_dirname(path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
-	if (fd < 0) {
-		journal_fail(error, "cannot write %s: %s", tmp,
-			     g_strerror(errno));
+	if (!write_synced(tmp, data, len, error))
 		return FALSE;
-	}
-	if (!spool_write_all(fd, data, len) || fsync(fd) != 0) {
-		journal_fail(error, "cannot write %s: %s", tmp,
-			     g_strerror(errno));
-		close(fd);
-		g_unlink(tmp);
-		return FALSE;
-	}
-	close(fd);
 	if (rename(tmp, path) != 0) {
 		journal_fail(error, "cannot rename %s: %s", tmp,
 			     g_strerror(errno));
@@ -261,17 +275,59 @@ claim_path(const char *dir, const char *id)
 	return g_build_filename(dir, name, NULL);
 }
 
-/* Record that JOURNAL's ticket belongs to its mail. */
+/* Refuse the claim at PATH on ID unless OWNER holds it. */
+static gboolean
+check_claim(const char *path, const char *id, const char *owner,
+	    GError **error)
+{
+	g_autofree char *holder = NULL;
+
+	if (!g_file_get_contents(path, &holder, NULL, NULL)) {
+		journal_fail(error, "cannot read the claim on ticket %s", id);
+		return FALSE;
+	}
+	if (strcmp(holder, owner) != 0) {
+		journal_fail(error, "ticket %s is recorded for another mail",
+			     id);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * Record that JOURNAL's ticket belongs to its mail.  link(2) creates
+ * the claim only if there is none, so that of two lost-answer lookups
+ * that picked the same ticket at once, one wins and the other fails.
+ */
 static gboolean
 claim_ticket(const Journal *journal, GError **error)
 {
 	g_autofree char *dir = g_path_get_dirname(journal->path);
 	g_autofree char *path = claim_path(dir, journal->ticket_id);
 	g_autofree char *owner = g_path_get_basename(journal->path);
+	g_autofree char *tmp = g_strdup_printf("%s.%d.tmp", path,
+					       (int) getpid());
+	int link_errno;
 
 	if (g_file_test(path, G_FILE_TEST_EXISTS))
-		return TRUE;
-	return write_durably(path, owner, strlen(owner), error);
+		return check_claim(path, journal->ticket_id, owner, error);
+	if (!write_synced(tmp, owner, strlen(owner), error))
+		return FALSE;
+	link_errno = link(tmp, path) == 0 ? 0 : errno;
+	g_unlink(tmp);
+	if (link_errno == EEXIST)
+		return check_claim(path, journal->ticket_id, owner, error);
+	if (link_errno != 0) {
+		journal_fail(error, "cannot write %s: %s", path,
+			     g_strerror(link_errno));
+		return FALSE;
+	}
+	if (!sync_dir(dir)) {
+		journal_fail(error, "cannot sync %s: %s", dir,
+			     g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /* TRUE when ticket ID is recorded in DIR as the ticket of some mail. */
@@ -306,6 +362,9 @@ journal_save(Journal *journal, GError **error)
 	if (journal->submitted != 0)
 		g_key_file_set_int64(file, GROUP, "submitted",
 				     journal->submitted);
+	if (journal->last_submitted != 0)
+		g_key_file_set_int64(file, GROUP, "last_submitted",
+				     journal->last_submitted);
 	if (journal->submissions != 0)
 		g_key_file_set_integer(file, GROUP, "submissions",
 				       journal->submissions);

@@ -15,6 +15,9 @@
  *   SUBMITTING  Add was sent; no answer recorded yet (if the process
  *               dies now, the next run looks the ticket up first)
  *   CREATED     the ticket exists; its ID is recorded
+ *   REPLYING    the reply is being handed to sendmail (if the process
+ *               dies now, the reply may have gone: it is not sent
+ *               again, since a mail gets at most one reply)
  *   DONE        the reply was sent, or is not wanted
  */
 #ifndef M2T_JOURNAL_H
@@ -28,6 +31,7 @@ typedef enum {
 	JOURNAL_UPLOADED,
 	JOURNAL_SUBMITTING,
 	JOURNAL_CREATED,
+	JOURNAL_REPLYING,
 	JOURNAL_DONE,
 } JournalStage;
 
@@ -40,6 +44,7 @@ typedef struct {
 	GHashTable *uploads;	/* file index (as string) -> object key */
 	char *ticket_id;	/* NULL until CREATED */
 	gint64 submitted;	/* Unix ms of the first Add, 0 if none */
+	gint64 last_submitted;	/* Unix ms of the latest Add, 0 if none */
 	guint submissions;	/* how many times Add was sent */
 	gint64 created;		/* Unix seconds the entry was made */
 } Journal;
@@ -67,7 +72,8 @@ const char *journal_stage_name(JournalStage stage);
 
 /*
  * TRUE when ticket ID is recorded in DIR as the ticket of some mail
- * (journal_save records it when the entry has a ticket).
+ * (journal_save records it when the entry has a ticket, and refuses a
+ * ticket already recorded for another mail).
  */
 gboolean journal_ticket_taken(const char *dir, const char *id);
 

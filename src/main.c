@@ -45,6 +45,11 @@
  * not taken for ours. */
 #define LOOKUP_MARGIN (60 * 1000)
 
+/* How long after the first Add a lookup that fails defers the mail
+ * (ms); after that the ticket is made again.  Several retries of the
+ * mail server fit in it, and the customer does not wait for days. */
+#define LOOKUP_PATIENCE (60 * 60 * 1000)
+
 typedef struct {
 	char *config_path;
 	char *sender;		/* NULL: not given; "": null sender */
@@ -357,33 +362,48 @@ ticket_taken(const char *id, gpointer dir)
 }
 
 /*
- * After an Add whose answer was lost: the ticket it made, if the API
- * shows one (owned), else NULL.  When the API cannot tell, the ticket is
- * made again, since a duplicate is better than a lost mail.
+ * After an Add whose answer was lost: look for the ticket it made.
+ * TRUE when that is decided: *FOUND is the ticket (owned), or NULL when
+ * there is none and the ticket is to be made.  A lookup that fails
+ * defers the mail (FALSE with ERROR): the next delivery can still tell,
+ * while making the ticket now could make it twice.  Only once the first
+ * Add is LOOKUP_PATIENCE old is the ticket made without knowing, since
+ * a duplicate is better than a lost mail.
  */
-static char *
+static gboolean
 find_lost_ticket(Api *api, const Journal *journal, const Ticket *ticket,
-		 const char *journal_dir)
+		 const char *journal_dir, char **found, GError **error)
 {
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) local = NULL;
 	gint64 now = g_get_real_time() / 1000;
-	char *found = NULL;
+	gint64 near = journal->last_submitted ? journal->last_submitted
+					      : journal->submitted;
 
 	/* Tickets the journal records for other mails are never adopted,
 	 * even when their title is the same. */
-	if (!api_find_ticket(api, ticket, journal->submitted - LOOKUP_MARGIN,
-			     now + LOOKUP_MARGIN, ticket_taken,
-			     (gpointer) journal_dir, &found, &error)) {
-		log_warning("cannot tell whether the earlier Add made a "
-			    "ticket (%s): creating it, a duplicate is possible",
-			    error->message);
-		return NULL;
+	*found = NULL;
+	if (api_find_ticket(api, ticket, journal->submitted - LOOKUP_MARGIN,
+			    now + LOOKUP_MARGIN, near, ticket_taken,
+			    (gpointer) journal_dir, found, &local)) {
+		if (*found != NULL)
+			log_info("the earlier Add made ticket %s: adopting "
+				 "it", *found);
+		else
+			log_info("the earlier Add made no ticket: creating "
+				 "it");
+		return TRUE;
 	}
-	if (found != NULL)
-		log_info("the earlier Add made ticket %s: adopting it", found);
-	else
-		log_info("the earlier Add made no ticket: creating it");
-	return found;
+	if (now - journal->submitted >= LOOKUP_PATIENCE) {
+		log_warning("cannot tell whether the earlier Add made a "
+			    "ticket (%s), %d minutes on: creating it, a "
+			    "duplicate is possible", local->message,
+			    (int) ((now - journal->submitted) / 60000));
+		return TRUE;
+	}
+	g_propagate_prefixed_error(error, g_steal_pointer(&local),
+				   "cannot tell yet whether the earlier Add "
+				   "made a ticket: ");
+	return FALSE;
 }
 
 /* Create the ticket, once; its ID (owned). *ADOPTED: found, not made. */
@@ -397,12 +417,20 @@ submit_ticket(const Delivery *d, Api *api, Journal *journal,
 	retry_init(&retry, d->config->retry_budget);
 	for (;;) {
 		g_autoptr(GError) local = NULL;
-		char *id;
+		char *id = NULL;
 
 		/* An earlier Add may have made the ticket: look first. */
 		if (journal->stage == JOURNAL_SUBMITTING) {
-			id = find_lost_ticket(api, journal, ticket,
-					      d->config->journal_dir);
+			if (!find_lost_ticket(api, journal, ticket,
+					      d->config->journal_dir, &id,
+					      &local)) {
+				if (retry_again(&retry, "QuestionList",
+						local))
+					continue;
+				g_propagate_error(error,
+						  g_steal_pointer(&local));
+				return NULL;
+			}
 			if (id != NULL) {
 				*adopted = TRUE;
 				return id;
@@ -412,8 +440,9 @@ submit_ticket(const Delivery *d, Api *api, Journal *journal,
 		/* Record the attempt before it leaves, so that a crash
 		 * while it is on its way is looked up next time. */
 		journal->stage = JOURNAL_SUBMITTING;
+		journal->last_submitted = g_get_real_time() / 1000;
 		if (journal->submitted == 0)
-			journal->submitted = g_get_real_time() / 1000;
+			journal->submitted = journal->last_submitted;
 		journal->submissions++;
 		if (!journal_save(journal, error))
 			return NULL;
@@ -439,9 +468,9 @@ submit_ticket(const Delivery *d, Api *api, Journal *journal,
 /* Send the reply, unless it is not wanted; a permanent refusal is
  * logged and counts as done (the ticket exists). */
 static gboolean
-send_reply(const Delivery *d, const Rule *rule, const Ticket *ticket,
-	   const Screening *screening, const char *reply_from,
-	   const char *ticket_id, const char *product, GError **error)
+send_reply(const Delivery *d, const Rule *rule, const Screening *screening,
+	   const char *reply_from, const char *ticket_id,
+	   const char *product, GError **error)
 {
 	ReplyFields fields = {
 		.ticket = ticket_id,
@@ -454,7 +483,6 @@ send_reply(const Delivery *d, const Rule *rule, const Ticket *ticket,
 	g_autoptr(GMimeMessage) reply = NULL;
 	g_autoptr(GError) local = NULL;
 
-	(void) ticket;
 	if (screening->reply_to == NULL) {
 		log_debug("no reply: %s", screening->no_reply_reason);
 		return TRUE;
@@ -470,6 +498,37 @@ send_reply(const Delivery *d, const Rule *rule, const Ticket *ticket,
 			    screening->reply_to, local->message);
 		return TRUE;
 	}
+	g_propagate_error(error, g_steal_pointer(&local));
+	return FALSE;
+}
+
+/*
+ * Send the reply, recording first that it is on its way, so that a
+ * delivery stopped while sendmail has it does not send a second one.
+ * A reply that certainly did not go is left to the next delivery.
+ */
+static gboolean
+reply_once(const Delivery *d, Journal *journal, const Rule *rule,
+	   const Screening *screening, const char *reply_from,
+	   const char *product, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GError) save_error = NULL;
+
+	if (screening->reply_to != NULL) {
+		journal->stage = JOURNAL_REPLYING;
+		if (!journal_save(journal, error))
+			return FALSE;
+	}
+	if (send_reply(d, rule, screening, reply_from, journal->ticket_id,
+		       product, &local))
+		return TRUE;
+
+	/* sendmail refused it for now, or never started: nothing went. */
+	journal->stage = JOURNAL_CREATED;
+	if (!journal_save(journal, &save_error))
+		log_error("the reply to ticket %s will not be tried again: "
+			  "%s", journal->ticket_id, save_error->message);
 	g_propagate_error(error, g_steal_pointer(&local));
 	return FALSE;
 }
@@ -564,10 +623,23 @@ create_ticket(const Delivery *d, const Rule *rule, const Ticket *ticket,
 	}
 	outcome->ticket = g_strdup(journal->ticket_id);
 
+	/* A mail gets at most one reply: one that an earlier delivery
+	 * handed to sendmail before it was stopped may have gone. */
+	if (first == JOURNAL_REPLYING) {
+		log_warning("an earlier delivery was stopped while sendmail "
+			    "had the reply for ticket %s: not sending it "
+			    "again", journal->ticket_id);
+		outcome->status = "duplicate";
+		outcome->reason = g_strdup("the reply went to sendmail in "
+					   "an earlier delivery");
+		journal->stage = JOURNAL_DONE;
+		return journal_save(journal, error);
+	}
+
 	/* The reply: what is left when the ticket came from an earlier
 	 * attempt. */
-	if (!send_reply(d, rule, ticket, screening, reply_from,
-			journal->ticket_id, outcome->product, error))
+	if (!reply_once(d, journal, rule, screening, reply_from,
+			outcome->product, error))
 		return FALSE;
 	journal->stage = JOURNAL_DONE;
 	if (!journal_save(journal, error))

@@ -178,6 +178,25 @@ test_no_secret_in_message(void)
 	g_assert_null(strstr(error->message, "SecurityToken"));
 }
 
+/* Only Add sends fields from the mail: the same refusal from another
+ * call is the operator's, never a bounce. */
+static void
+test_illegal_param_elsewhere(void)
+{
+	static const char body[] =
+		"{\"code\":\"-101\",\"success\":false,\"message\":"
+		"\"illegal parameter, param is content\"}";
+	g_autoptr(GError) error = NULL;
+
+	g_assert_null(api_read_answer("getOSSTempAuthor", 200, body,
+				      strlen(body), &error));
+	g_assert_error(error, M2T_ERROR, M2T_ERROR_OPERATOR);
+	g_clear_error(&error);
+	g_assert_null(api_read_answer("QuestionList", 200, body,
+				      strlen(body), &error));
+	g_assert_error(error, M2T_ERROR, M2T_ERROR_OPERATOR);
+}
+
 /* Add succeeded but gave no ID: the ticket may exist. */
 static void
 test_add_without_id(void)
@@ -204,6 +223,7 @@ typedef struct {
 	const char *want;	/* the ID found, or NULL */
 	gboolean decided;
 	const char *taken;	/* IDs of other mails, ","-separated */
+	gint64 near;		/* time of our Add; 0: the newest wins */
 } ListCase;
 
 #define EXAMPLE_SHAPE \
@@ -228,24 +248,32 @@ typedef struct {
 
 static const ListCase list_cases[] = {
 	{ "example shape, newest of the product", EXAMPLE_SHAPE,
-	  "Printer", 12, "T2", TRUE, NULL },
+	  "Printer", 12, "T2", TRUE, NULL, 0 },
 	{ "example shape, any product", EXAMPLE_SHAPE,
-	  "Printer", 0, "T9", TRUE, NULL },
+	  "Printer", 0, "T9", TRUE, NULL, 0 },
 	{ "example shape, no such title", EXAMPLE_SHAPE,
-	  "Scanner", 12, NULL, TRUE, NULL },
-	{ "table shape, newest", TABLE_SHAPE, "Printer", 12, "A2", TRUE, NULL },
+	  "Scanner", 12, NULL, TRUE, NULL, 0 },
+	{ "table shape, newest", TABLE_SHAPE,
+	  "Printer", 12, "A2", TRUE, NULL, 0 },
 	{ "table shape, no such title", TABLE_SHAPE,
-	  "printer", 12, NULL, TRUE, NULL },
+	  "printer", 12, NULL, TRUE, NULL, 0 },
 	{ "empty list left out", "{\"Count\":0,\"ListResult\":{},"
-	  "\"Success\":true,\"Code\":\"200\"}", "Printer", 12, NULL, TRUE, NULL },
+	  "\"Success\":true,\"Code\":\"200\"}", "Printer", 12, NULL, TRUE,
+	  NULL, 0 },
 	{ "empty table", "{\"success\":true,\"code\":200,\"data\":[]}",
-	  "Printer", 12, NULL, TRUE, NULL },
+	  "Printer", 12, NULL, TRUE, NULL, 0 },
 	{ "no list at all", "{\"Success\":true,\"Code\":\"200\",\"Count\":3}",
-	  "Printer", 12, NULL, FALSE, NULL },
+	  "Printer", 12, NULL, FALSE, NULL, 0 },
 	{ "the newest belongs to another mail", EXAMPLE_SHAPE,
-	  "Printer", 12, "T1", TRUE, "T2" },
+	  "Printer", 12, "T1", TRUE, "T2", 0 },
 	{ "all belong to other mails", TABLE_SHAPE,
-	  "Printer", 12, NULL, TRUE, "A2,1001" },
+	  "Printer", 12, NULL, TRUE, "A2,1001", 0 },
+	{ "the one nearest our Add, not the newest", EXAMPLE_SHAPE,
+	  "Printer", 12, "T1", TRUE, NULL, 1700000001200 },
+	{ "nearest, of any product", EXAMPLE_SHAPE,
+	  "Printer", 0, "T2", TRUE, NULL, 1700000002100 },
+	{ "as near as two: the newer", EXAMPLE_SHAPE,
+	  "Printer", 12, "T2", TRUE, NULL, 1700000001500 },
 };
 
 /* ApiTicketTaken over a ","-list of taken IDs. */
@@ -277,6 +305,8 @@ test_question_list(void)
 		g_assert_no_error(error);
 		decided = api_read_question_list(answer, c->title,
 						 c->product_id,
+						 c->near ? c->near
+							 : G_MAXINT64,
 						 c->taken ? taken_in_list
 							  : NULL,
 						 (gpointer) c->taken, &found,
@@ -447,6 +477,8 @@ main(int argc, char **argv)
 			test_no_secret_in_message);
 	g_test_add_func("/api/add-without-id", test_add_without_id);
 	g_test_add_func("/api/question-list", test_question_list);
+	g_test_add_func("/api/illegal-param-elsewhere",
+			test_illegal_param_elsewhere);
 	g_test_add_func("/api/oss-auth", test_oss_auth);
 	g_test_add_func("/api/oss-auth-incomplete", test_oss_auth_incomplete);
 	g_test_add_func("/oss/object-key", test_object_key);

@@ -60,12 +60,49 @@ test_save_and_reload(void)
 	g_assert_cmpstr(j->ticket_id, ==, "8MABCDUY");
 	g_assert_cmpint(j->submitted, ==, 1733300000123);
 	g_assert_cmpuint(j->submissions, ==, 1);
+	j->stage = JOURNAL_REPLYING;
+	j->last_submitted = 1733300000456;
+	g_assert_true(journal_save(j, &error));
+	journal_close(j);
+
+	j = journal_open(dir, "message-id:a@b", "product:12", 0, &error);
+	g_assert_cmpint(j->stage, ==, JOURNAL_REPLYING);
+	g_assert_cmpint(j->last_submitted, ==, 1733300000456);
 	journal_close(j);
 
 	/* Another product is another entry. */
 	j = journal_open(dir, "message-id:a@b", "product:13", 0, &error);
 	g_assert_cmpint(j->stage, ==, JOURNAL_NEW);
 	journal_close(j);
+}
+
+/* A ticket recorded for one mail cannot be recorded for another. */
+static void
+test_claim_is_exclusive(void)
+{
+	g_autofree char *dir = fresh_dir("claim");
+	g_autoptr(GError) error = NULL;
+	Journal *a = journal_open(dir, "message-id:a@b", "p", 0, &error);
+	Journal *b = journal_open(dir, "message-id:b@b", "p", 0, &error);
+
+	g_assert_no_error(error);
+	a->stage = b->stage = JOURNAL_CREATED;
+	a->ticket_id = g_strdup("T1");
+	b->ticket_id = g_strdup("T1");
+	g_assert_true(journal_save(a, &error));
+	g_assert_true(journal_ticket_taken(dir, "T1"));
+	g_assert_false(journal_save(b, &error));
+	g_assert_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL);
+	g_clear_error(&error);
+
+	/* Its own claim does not stop the owner saving again. */
+	a->stage = JOURNAL_DONE;
+	g_assert_true(journal_save(a, &error));
+	journal_close(a);
+	journal_close(b);
+	b = journal_open(dir, "message-id:b@b", "p", 0, &error);
+	g_assert_cmpint(b->stage, ==, JOURNAL_NEW);
+	journal_close(b);
 }
 
 /* A second opener waits for the lock, and gives up after lock_wait. */
@@ -233,6 +270,8 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	tmpdir = g_dir_make_tmp("m2t-journal-XXXXXX", NULL);
 	g_test_add_func("/journal/save-and-reload", test_save_and_reload);
+	g_test_add_func("/journal/claim-is-exclusive",
+			test_claim_is_exclusive);
 	g_test_add_func("/journal/lock-busy", test_lock_busy);
 	g_test_add_func("/journal/concurrent-processes",
 			test_concurrent_processes);
