@@ -9,7 +9,7 @@ set -e
 PACKAGES="build-essential autoconf automake pkgconf ca-certificates
   libgmime-3.0-dev libglib2.0-dev libcurl4-openssl-dev libcjson-dev
   libxml2-dev libytnef0-dev
-  python3 python3-yaml postfix procmail valgrind clang libclang-rt-14-dev"
+  python3 python3-yaml curl postfix procmail valgrind clang libclang-rt-14-dev"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=
