@@ -5,8 +5,8 @@
 #
 # The corpus is a folder of mailNNN.box mails, each with a mailNNN.yml
 # that another helpdesk (Zammad) expects from it; by default
-# /work/shared/corpus/zammad.  The corpus is read in place, never
-# copied.  Every mail goes through `mail2ticket --dry-run` with a
+# ../shared/corpus/zammad beside the project.  The corpus is read in
+# place, never copied.  Every mail goes through `mail2ticket --dry-run` with a
 # catch-all rule; tests/corpus-compare.py compares subject, sender, attachment
 # names, types and sizes and the body text, prints the agreement per
 # field and every disagreement as TAP comments, then TAP lines: no
@@ -16,8 +16,8 @@
 
 . "$(dirname "$0")/lib/common.sh"
 
-corpus=${1:-${M2T_CORPUS:-/work/shared/corpus/zammad}}
-[ -d "$corpus" ] || tap_skip_all "corpus absent"
+corpus=${1:-${M2T_CORPUS:-$top_srcdir/../shared/corpus/zammad}}
+[ -d "$corpus" ] || tap_skip_all "corpus absent ($corpus)"
 "$PYTHON3" -c 'import yaml' 2>/dev/null ||
 	tap_skip_all "python3-yaml missing"
 
