@@ -203,17 +203,19 @@ journal_open(const char *dir, const char *key, const char *product,
 	return g_steal_pointer(&journal);
 }
 
-/* fsync the folder DIR, so that a rename in it survives a crash. */
+/* fsync the folder DIR, so that a rename or link in it survives a
+ * crash. */
 static gboolean
-sync_dir(const char *dir)
+sync_dir(const char *dir, GError **error)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	gboolean ok;
+	gboolean ok = fd >= 0 && fsync(fd) == 0;
 
-	if (fd < 0)
-		return FALSE;
-	ok = fsync(fd) == 0;
-	close(fd);
+	if (!ok)
+		journal_fail(error, "cannot sync %s: %s", dir,
+			     g_strerror(errno));
+	if (fd >= 0)
+		close(fd);
 	return ok;
 }
 
@@ -256,12 +258,7 @@ write_durably(const char *path, const char *data, gsize len,
 		g_unlink(tmp);
 		return FALSE;
 	}
-	if (!sync_dir(dir)) {
-		journal_fail(error, "cannot sync %s: %s", dir,
-			     g_strerror(errno));
-		return FALSE;
-	}
-	return TRUE;
+	return sync_dir(dir, error);
 }
 
 /* The claim file of ticket ID in DIR (owned). */
@@ -322,12 +319,7 @@ claim_ticket(const Journal *journal, GError **error)
 			     g_strerror(link_errno));
 		return FALSE;
 	}
-	if (!sync_dir(dir)) {
-		journal_fail(error, "cannot sync %s: %s", dir,
-			     g_strerror(errno));
-		return FALSE;
-	}
-	return TRUE;
+	return sync_dir(dir, error);
 }
 
 /* TRUE when ticket ID is recorded in DIR as the ticket of some mail. */

@@ -566,17 +566,6 @@ print_dry_run(const Delivery *d, const char *recipient,
 	fflush(stdout);
 }
 
-/* TRUE when the mail has nothing a ticket could be made of. */
-static gboolean
-is_empty_mail(const Message *message)
-{
-	g_autofree char *subject = g_strstrip(g_strdup(message->subject));
-	g_autofree char *body = g_strstrip(g_strdup(message->body));
-
-	return *subject == '\0' && *body == '\0' &&
-	       message->attachments->len == 0;
-}
-
 /* Upload, submit, record and reply: the steps that change the world. */
 static gboolean
 create_ticket(const Delivery *d, const Rule *rule, const Ticket *ticket,
@@ -684,7 +673,7 @@ deliver_to(const Delivery *d, const char *recipient, const Rule *rule)
 		g_set_error(&error, M2T_ERROR, M2T_ERROR_UNAVAILABLE,
 			    "no rule for recipient %s",
 			    recipient ? recipient : "(none found)");
-	} else if (is_empty_mail(d->message)) {
+	} else if (message_is_empty(d->message)) {
 		outcome.rule = rule->name;
 		g_set_error(&error, M2T_ERROR, M2T_ERROR_DATAERR,
 			    "the mail has no subject, no text and no "

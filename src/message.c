@@ -2471,6 +2471,18 @@ message_parse(GMimeStream *stream, const MessageOptions *options,
 	return &m->pub;
 }
 
+/* TRUE when MESSAGE has nothing a ticket could be made of; see
+ * message.h. */
+gboolean
+message_is_empty(const Message *message)
+{
+	g_autofree char *subject = g_strstrip(g_strdup(message->subject));
+	g_autofree char *body = g_strstrip(g_strdup(message->body));
+
+	return *subject == '\0' && *body == '\0' &&
+	       message->attachments->len == 0;
+}
+
 /* The first value of header NAME, decoded to UTF-8, or NULL (owned). */
 char *
 message_header(const Message *message, const char *name)

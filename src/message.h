@@ -88,6 +88,10 @@ Message *message_parse(GMimeStream *stream, const MessageOptions *options,
 /* The first value of header NAME, decoded to UTF-8, or NULL (owned). */
 char *message_header(const Message *message, const char *name);
 
+/* TRUE when MESSAGE has nothing a ticket could be made of: no subject,
+ * no text and no attachment (white space counts as nothing). */
+gboolean message_is_empty(const Message *message);
+
 /* TRUE when header NAME is present. */
 gboolean message_has_header(const Message *message, const char *name);
 

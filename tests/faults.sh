@@ -29,9 +29,12 @@ outbox="$work/outbox"
 journal="$work/journal"
 
 # Variants of the configuration: a short timeout for the slow faults,
-# a retry budget for the retries inside one run.
+# a retry budget for the retries inside one run.  The main one waits
+# long, so that a delivery killed on a slow request is still waiting
+# when the kill comes, however loaded the machine.
 sed 's/^timeout = .*/timeout = 1/' "$work/mail2ticket.conf" \
 	> "$work/short.conf"
+sed -i 's/^timeout = .*/timeout = 20/' "$work/mail2ticket.conf"
 sed 's/^retry_budget = .*/retry_budget = 10/' "$work/mail2ticket.conf" \
 	> "$work/budget.conf"
 chmod 600 "$work"/*.conf
@@ -419,8 +422,9 @@ kill_case() {
 	end_state "$name" "$id" "$(facts "$since" "$id")" "$files"
 }
 
-# The fake is slow (2 s) on the request after the boundary, for the
-# test to see the boundary and kill the delivery there.
+# The fake is slow (8 s: room for a loaded machine) on the request
+# after the boundary, for the test to see the boundary and kill the
+# delivery there.
 fake_reset
 
 # Killed while the first upload is on its way: OSS stores it, the
@@ -429,7 +433,7 @@ id=kill-upload1
 cases=$((cases + 1))
 new_mail "$id"
 since=$(date +%s.%N)
-set_faults "$(fault oss slow delay=2)"
+set_faults "$(fault oss slow delay=8)"
 start "$id"
 kill_case "kill -9 during the first upload" "$id" 2,1 fake_got oss 1
 
@@ -438,7 +442,7 @@ id=kill-upload2
 cases=$((cases + 1))
 new_mail "$id"
 since=$(date +%s.%N)
-fake_set '{"fail_every": 3, "fail_mode": "slow", "fail_delay": 2}'
+fake_set '{"fail_every": 3, "fail_mode": "slow", "fail_delay": 8}'
 start "$id"
 wait_until fake_got oss 2
 fake_set '{"fail_every": 0}'
@@ -451,7 +455,7 @@ id=kill-add
 cases=$((cases + 1))
 new_mail "$id"
 since=$(date +%s.%N)
-set_faults "$(fault Add slow delay=2)"
+set_faults "$(fault Add slow delay=8)"
 start "$id"
 wait_until fake_got add 1
 kill_case "kill -9 while Add is on its way" "$id" 1,1 \
@@ -465,7 +469,7 @@ cases=$((cases + 1))
 new_mail "$id"
 since=$(date +%s.%N)
 set_faults "$(fault Add drop_after_create)" \
-	"$(fault QuestionList slow delay=2)"
+	"$(fault QuestionList slow delay=8)"
 deliver "$id"
 start "$id"
 kill_case "kill -9 during the lookup" "$id" 1,1 fake_got ql 1

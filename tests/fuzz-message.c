@@ -226,17 +226,6 @@ check_attachment_data(const Message *m)
 	}
 }
 
-/* As main.c's is_empty_mail(): no ticket is made of such a mail. */
-static gboolean
-is_empty_mail(const Message *message)
-{
-	g_autofree char *subject = g_strstrip(g_strdup(message->subject));
-	g_autofree char *body = g_strstrip(g_strdup(message->body));
-
-	return *subject == '\0' && *body == '\0' &&
-	       message->attachments->len == 0;
-}
-
 /* main.c's deliver_to() for one recipient, in --dry-run mode. */
 static void
 dry_run(const Message *message, const Rule *rule)
@@ -258,7 +247,7 @@ dry_run(const Message *message, const Rule *rule)
 	check_utf8("discard reason", screening.discard_reason);
 	check_utf8("reply to", screening.reply_to);
 	if (!screening.discard) {
-		if (is_empty_mail(message))
+		if (message_is_empty(message))
 			return;
 		ticket = ticket_build(message, rule, config);
 		product = ticket_product_label(ticket);
