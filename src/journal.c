@@ -146,6 +146,7 @@ load_entry(Journal *journal, GError **error)
 			    journal->path);
 		return FALSE;
 	}
+	journal->digest = g_key_file_get_string(file, GROUP, "digest", NULL);
 	journal->ticket_id = g_key_file_get_string(file, GROUP, "ticket",
 						   NULL);
 	journal->submitted = g_key_file_get_int64(file, GROUP, "submitted",
@@ -343,6 +344,8 @@ journal_save(Journal *journal, GError **error)
 
 	g_key_file_set_string(file, GROUP, "key", journal->key);
 	g_key_file_set_string(file, GROUP, "product", journal->product);
+	if (journal->digest != NULL)
+		g_key_file_set_string(file, GROUP, "digest", journal->digest);
 	g_key_file_set_string(file, GROUP, "stage",
 			      journal_stage_name(journal->stage));
 	g_key_file_set_int64(file, GROUP, "created", journal->created);
@@ -404,6 +407,7 @@ journal_close(Journal *journal)
 	g_free(journal->path);
 	g_free(journal->key);
 	g_free(journal->product);
+	g_free(journal->digest);
 	g_free(journal->ticket_id);
 	if (journal->uploads != NULL)
 		g_hash_table_unref(journal->uploads);

@@ -40,6 +40,7 @@ typedef struct {
 	int lock_fd;
 	char *key;		/* message key, as given */
 	char *product;		/* product label, as given */
+	char *digest;		/* the mail's digest, NULL until saved */
 	JournalStage stage;
 	GHashTable *uploads;	/* file index (as string) -> object key */
 	char *ticket_id;	/* NULL until CREATED */

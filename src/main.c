@@ -147,6 +147,39 @@ message_key(const Message *message)
 	return g_strdup_printf("digest:%s", message->digest);
 }
 
+/*
+ * The journal entry of the mail for PRODUCT, locked.  The key is its
+ * Message-ID; when the entry under that key was made by another mail
+ * (another digest: a mailer that reuses IDs), this mail is keyed by its
+ * digest too, so that it is not taken for a redelivery and lost.
+ */
+static Journal *
+open_entry(const Delivery *d, const char *product, GError **error)
+{
+	const Message *message = d->message;
+	g_autofree char *key = message_key(message);
+	g_autofree char *own_key = NULL;
+	Journal *journal;
+
+	journal = journal_open(d->config->journal_dir, key, product,
+			       d->config->journal_lock_wait, error);
+	if (journal != NULL && journal->digest != NULL &&
+	    strcmp(journal->digest, message->digest) != 0) {
+		log_warning("the Message-ID <%s> was used by another mail "
+			    "before: this one gets its own ticket",
+			    message->message_id);
+		journal_close(journal);
+		own_key = g_strdup_printf("%s digest:%s", key,
+					  message->digest);
+		journal = journal_open(d->config->journal_dir, own_key,
+				       product, d->config->journal_lock_wait,
+				       error);
+	}
+	if (journal != NULL && journal->digest == NULL)
+		journal->digest = g_strdup(message->digest);
+	return journal;
+}
+
 /* Keep a copy of the mail and a note of why; the copy's path (owned). */
 static char *
 quarantine(const Delivery *d, const char *recipient, const GError *why,
@@ -574,13 +607,11 @@ create_ticket(const Delivery *d, const Rule *rule, const Ticket *ticket,
 {
 	g_autoptr(Journal) journal = NULL;
 	g_autoptr(Api) api = NULL;
-	g_autofree char *key = message_key(d->message);
 	gboolean adopted = FALSE;
 	JournalStage first;
 
 	/* A redelivery resumes where the last attempt stopped. */
-	journal = journal_open(d->config->journal_dir, key, outcome->product,
-			       d->config->journal_lock_wait, error);
+	journal = open_entry(d, outcome->product, error);
 	if (journal == NULL)
 		return FALSE;
 	journal_prune(d->config->journal_dir, d->config->journal_max_age);

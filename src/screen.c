@@ -149,13 +149,9 @@ screen_message(const Message *message, const char *envelope_sender,
 					       "(X-Loop)");
 		return;
 	}
-	if (reply_from != NULL && message->from_addr != NULL &&
-	    g_ascii_strcasecmp(message->from_addr, reply_from) == 0) {
-		out->discard = TRUE;
-		out->discard_reason = g_strdup("sent from the bridge's own "
-					       "address");
-		return;
-	}
+	/* Mail merely From the bridge's address (a web form sends such
+	 * mail, with the customer in Reply-To) is not a loop: it becomes a
+	 * ticket, and is never answered to that address (below). */
 
 	/* Mail that gets a ticket but no reply. */
 	to = message->reply_to_addr ? message->reply_to_addr

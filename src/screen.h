@@ -2,9 +2,10 @@
  * screen.h - loop and auto-reply protection.
  *
  * Decides two things about a mail before it is routed: whether it is
- * discarded (it is our own reply coming back, or was sent by the
- * bridge's own address: answering it would loop), and whether its
- * sender gets a reply.  Automatic mail (RFC 3834 Auto-Submitted, bulk
+ * discarded (it is our own reply coming back, with our X-Loop header:
+ * answering it would loop), and whether its sender gets a reply (never
+ * to the bridge's own address: a web form may send From it, with the
+ * customer in Reply-To).  Automatic mail (RFC 3834 Auto-Submitted, bulk
  * or list Precedence, List-* headers, bounces, a null envelope sender,
  * MAILER-DAEMON, other helpdesks' loop headers, X-Auto-Response-Suppress)
  * still becomes a ticket; it only gets no reply.

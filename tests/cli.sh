@@ -139,6 +139,18 @@ tap_is "$M2T_STATUS" 0 "the same mail again exits 0"
 tap_is "$(tickets)/$(replies)" "1/1" "... with no second ticket or reply"
 tap_like "$M2T_ERR" "status=duplicate" "... logged as a duplicate"
 
+# Another mail that reuses the Message-ID is not taken for a redelivery.
+sed 's/^Subject: .*/Subject: =?utf-8?B?5Y+m5LiA5Liq6Zeu6aKY?=/' "$demo" \
+	> "$work/same-id.eml"
+run --sender=zhang.wei@customer.test support@support.test \
+	< "$work/same-id.eml"
+tap_is "$M2T_STATUS/$(tickets)/$(replies)" "0/2/2" \
+	"another mail with the same Message-ID gets its own ticket and reply"
+tap_like "$M2T_ERR" "used by another mail" "... and the log says why"
+run --sender=zhang.wei@customer.test support@support.test \
+	< "$work/same-id.eml"
+tap_is "$(tickets)/$(replies)" "2/2" "... and it too is made only once"
+
 # --- automatic mail: a ticket, no reply ------------------------------
 for kind in auto list bulk null; do
 	sed "s/plain-1@/$kind-1@/" "$work/plain.eml" > "$work/$kind.eml"
@@ -154,7 +166,7 @@ for kind in auto list bulk; do
 done
 run --sender= support@support.test < "$work/null.eml"
 tap_is "$M2T_STATUS" 0 "mail from the null sender exits 0"
-tap_is "$(tickets)" 5 "automatic mail still becomes tickets"
+tap_is "$(tickets)" 6 "automatic mail still becomes tickets"
 tap_is "$(replies)" "$before" "... but gets no reply"
 tap_like "$M2T_ERR" 'reason="no reply: null envelope sender"' \
 	"the log line says why there was no reply"
@@ -164,7 +176,7 @@ sed 's/plain-1@/loop-1@/' "$work/plain.eml" |
 	sed '1i X-Loop: support@support.test' > "$work/loop.eml"
 run --sender=li.na@customer.test support@support.test < "$work/loop.eml"
 tap_is "$M2T_STATUS" 0 "our own reply coming back exits 0"
-tap_is "$(tickets)" 5 "... and makes no ticket"
+tap_is "$(tickets)" 6 "... and makes no ticket"
 tap_like "$M2T_ERR" 'status=discarded' "... logged as discarded"
 
 # --- routing from the headers ---------------------------------------
@@ -205,7 +217,7 @@ for mode in system_busy system_busy_alt http500 throttling illegal_auth \
 		< "$work/fail.eml"
 	tap_is "$M2T_STATUS" 0 "... and the retry makes the ticket"
 done
-tap_is "$(tickets)" 12 "each failed mail became exactly one ticket"
+tap_is "$(tickets)" 13 "each failed mail became exactly one ticket"
 
 fake_stop
 sed 's/plain-1@/down-1@/' "$work/plain.eml" > "$work/down.eml"

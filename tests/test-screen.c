@@ -106,8 +106,11 @@ static const ScreenCase screen_cases[] = {
 	  "bounces@shop.test", FALSE, NULL, "robot" },
 	{ "our own reply back", "From: li.na@customer.test\n"
 	  "X-Loop: " BRIDGE "\n", NULL, TRUE, NULL, "X-Loop" },
-	{ "mail from the bridge's own address", "From: " BRIDGE "\n",
-	  NULL, TRUE, NULL, "own address" },
+	{ "mail from the bridge's own address: a ticket, no reply",
+	  "From: " BRIDGE "\n", NULL, FALSE, NULL, "bridge itself" },
+	{ "a web form: From the bridge, the customer in Reply-To",
+	  "From: Web Form <" BRIDGE ">\nReply-To: li.na@customer.test\n",
+	  NULL, FALSE, "li.na@customer.test", NULL },
 };
 
 /* Each kind of sender: discarded, no reply, or a reply to whom. */
