@@ -13,6 +13,7 @@
  */
 #include "autoconfig.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -335,25 +336,24 @@ upload_one(const Delivery *d, Api *api, OssAuth *auth, Retry *retry,
 	}
 }
 
-/* Upload every file the ticket takes, recording each key at once. */
+/* Upload every file the ticket takes, recording each key at once;
+ * transient failures are retried within RETRY. */
 static gboolean
 upload_files(const Delivery *d, Api *api, Journal *journal,
-	     const Ticket *ticket, GError **error)
+	     const Ticket *ticket, Retry *retry, GError **error)
 {
 	OssAuth auth = { 0 };
-	Retry retry;
 	gboolean ok = TRUE;
 
 	if (journal->stage >= JOURNAL_UPLOADED)
 		return TRUE;
-	retry_init(&retry, d->config->retry_budget);
 	for (guint i = 0; i < ticket->files->len && ok; i++) {
 		const TicketFile *file = ticket->files->pdata[i];
 		g_autofree char *key = NULL;
 
 		if (!file->upload || journal_upload(journal, i) != NULL)
 			continue;
-		key = upload_one(d, api, &auth, &retry, file, error);
+		key = upload_one(d, api, &auth, retry, file, error);
 		if (key == NULL) {
 			ok = FALSE;
 			break;
@@ -439,15 +439,15 @@ find_lost_ticket(Api *api, const Journal *journal, const Ticket *ticket,
 	return FALSE;
 }
 
-/* Create the ticket, once; its ID (owned). *ADOPTED: found, not made. */
+/* Create the ticket, once; its ID (owned).  *ADOPTED: found, not made.
+ * Transient failures are retried within RETRY. */
 static char *
 submit_ticket(const Delivery *d, Api *api, Journal *journal,
-	      const Ticket *ticket, gboolean *adopted, GError **error)
+	      const Ticket *ticket, Retry *retry, gboolean *adopted,
+	      GError **error)
 {
 	g_autofree char *keys = attachment_keys(journal, ticket);
-	Retry retry;
 
-	retry_init(&retry, d->config->retry_budget);
 	for (;;) {
 		g_autoptr(GError) local = NULL;
 		char *id = NULL;
@@ -457,7 +457,7 @@ submit_ticket(const Delivery *d, Api *api, Journal *journal,
 			if (!find_lost_ticket(api, journal, ticket,
 					      d->config->journal_dir, &id,
 					      &local)) {
-				if (retry_again(&retry, "QuestionList",
+				if (retry_again(retry, "QuestionList",
 						local))
 					continue;
 				g_propagate_error(error,
@@ -491,7 +491,7 @@ submit_ticket(const Delivery *d, Api *api, Journal *journal,
 			if (!journal_save(journal, error))
 				return NULL;
 		}
-		if (!retry_again(&retry, "Add", local)) {
+		if (!retry_again(retry, "Add", local)) {
 			g_propagate_error(error, g_steal_pointer(&local));
 			return NULL;
 		}
@@ -609,6 +609,7 @@ create_ticket(const Delivery *d, const Rule *rule, const Ticket *ticket,
 	g_autoptr(Api) api = NULL;
 	gboolean adopted = FALSE;
 	JournalStage first;
+	Retry retry;
 
 	/* A redelivery resumes where the last attempt stopped. */
 	journal = open_entry(d, outcome->product, error);
@@ -626,13 +627,16 @@ create_ticket(const Delivery *d, const Rule *rule, const Ticket *ticket,
 	api = api_new(d->config);
 
 	/* Attachments first: Add takes their object keys. */
-	if (!upload_files(d, api, journal, ticket, error))
+	/* One retry budget for the whole delivery ([api] retry_budget),
+	 * well inside the mail server's time limit. */
+	retry_init(&retry, d->config->retry_budget);
+	if (!upload_files(d, api, journal, ticket, &retry, error))
 		return FALSE;
 
 	/* The ticket, exactly once, recorded before anything else. */
 	if (journal->stage < JOURNAL_CREATED) {
 		g_autofree char *id = submit_ticket(d, api, journal, ticket,
-						    &adopted, error);
+						    &retry, &adopted, error);
 
 		if (id == NULL)
 			return FALSE;
@@ -895,6 +899,13 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	int status;
 
+	/* A closed stdin would be taken over by the first file opened
+	 * (the configuration) and read as the mail. */
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0) {
+		fprintf(stderr, "mail2ticket: no message: standard input is "
+			"closed\n");
+		return EX_TEMPFAIL;
+	}
 	if (!parse_options(&argc, &argv, &options, &error)) {
 		/* A wrong command line in the mail server's set-up must not
 		 * bounce mail: retry while it is mended. */

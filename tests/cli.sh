@@ -228,6 +228,11 @@ fake_start "$work" --port "$FAKE_PORT"
 run --sender=li.na@customer.test support@support.test < "$work/down.eml"
 tap_is "$M2T_STATUS" 0 "... and the mail goes through once it is back"
 
+# (Not through run: a command substitution would give fd 0 a pipe.)
+"$M2T" --config="$work/mail2ticket.conf" support@support.test <&- \
+	>/dev/null 2>"$work/stderr"
+tap_is "$?" 75 "a closed standard input exits 75, nothing read"
+
 mv "$work/mail2ticket.conf" "$work/moved.conf"
 run support@support.test < "$work/plain.eml"
 tap_is "$M2T_STATUS" 75 "a missing configuration file exits 75"

@@ -53,6 +53,9 @@ tap_is "$(field 8bit-content-type.eml '[(x["name"], x["content_type"]) for x in 
 	"a Content-Type with 8-bit bytes becomes application/octet-stream"
 tap_is "$(field blank-name.eml '[x["name"] for x in a]')" "['image.png']" \
 	"a file name of blanks and controls only: a name made from the type"
+tap_is "$(field nul-byte.eml 't["content"]')" "First line.
+
+Second paragraph." "a NUL byte in a text without charset does not end the text"
 tap_is "$(field inline-logo-screenshot.eml '[(x["size"], x["upload"]) for x in a]')" \
 	"[(2000, False), (20000, True)]" \
 	"small inline logo not uploaded, pasted screenshot uploaded"
