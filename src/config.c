@@ -13,6 +13,11 @@
  * Cloud's credentials file ($ALIBABA_CLOUD_CREDENTIALS_FILE, else
  * ~/.alibabacloud/credentials).  The three values always come from one
  * source.
+ *
+ * Nothing read from the files is echoed unless it is a plain key name or
+ * a value that cannot be a secret: GLib's parse messages quote the
+ * offending line, so a syntax error is reported by line number only.
+ * An empty value of a key with a default is refused.
  */
 #include "autoconfig.h"
 
@@ -139,6 +144,18 @@ config_default_path(void)
 	return DEFAULT_CONFIG;
 }
 
+/* KEY as it may be shown in a problem: a line such as "secret=" or
+ * "security_token CAIS...==" makes a key of a secret, so only a plain
+ * name (lower case, digits, "_") is repeated. */
+static const char *
+shown_key(const char *key)
+{
+	gsize length = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return key[length] == '\0' && length <= 40 ? key
+		: "(not shown: not a plain name)";
+}
+
 /* Add a problem "where: what" to PROBLEMS. */
 G_GNUC_PRINTF(3, 4) static void
 problem(GPtrArray *problems, const char *where, const char *format, ...)
@@ -201,6 +218,15 @@ set_value(Config *config, const ConfigKey *k, const char *text,
 	char *end = NULL;
 	guint64 number;
 
+	/* "key =" is refused rather than guessed at: the program needs a
+	 * value for every key with a default, and an admin who wrote the
+	 * line meant something.  Keys without a default are then unset. */
+	if (*text == '\0' && k->fallback != NULL) {
+		problem(problems, where, "is empty; remove the line to use "
+			"the default \"%s\"", k->fallback);
+		return;
+	}
+
 	switch (k->type) {
 	case KEY_STRING:
 	case KEY_SECRET:
@@ -230,9 +256,10 @@ set_value(Config *config, const ConfigKey *k, const char *text,
 			*(guint *) slot = (guint) number;
 		break;
 	case KEY_SIZE:
-		if (!parse_size(text, (gsize *) slot))
+		if (!parse_size(text, (gsize *) slot) || *(gsize *) slot == 0)
 			problem(problems, where,
-				"\"%s\" is not a size such as 25M", text);
+				"\"%s\" is not a size above 0 such as 25M",
+				text);
 		break;
 	case KEY_LIST:
 		g_strfreev(*(char ***) slot);
@@ -335,7 +362,8 @@ read_rule(GKeyFile *file, const char *group, const char *path,
 		problem(problems, where, "the rule has no name");
 	for (char **k = keys; k != NULL && *k != NULL; k++)
 		if (!g_strv_contains(rule_keys, *k))
-			problem(problems, where, "unknown key %s", *k);
+			problem(problems, where, "unknown key %s",
+				shown_key(*k));
 
 	recipients = rule_string(file, group, "recipients");
 	if (recipients == NULL) {
@@ -386,7 +414,8 @@ read_group(Config *config, GKeyFile *file, const char *group,
 
 	for (char **k = keys; k != NULL && *k != NULL; k++) {
 		g_autofree char *where = g_strdup_printf("%s: [%s] %s", path,
-							 group, *k);
+							 group,
+							 shown_key(*k));
 		g_autofree char *text = NULL;
 		const ConfigKey *decl = find_key(group, *k);
 
@@ -396,11 +425,143 @@ read_group(Config *config, GKeyFile *file, const char *group,
 		}
 		text = g_key_file_get_string(file, group, *k, NULL);
 		if (text == NULL) {
-			problem(problems, where, "not valid UTF-8 text");
+			problem(problems, where, "not valid UTF-8 text, or "
+				"a \\ escape other than \\s \\t \\n "
+				"\\r \\\\");
 			continue;
 		}
 		set_value(config, decl, g_strstrip(text), where, problems);
 	}
+}
+
+/* TRUE when LINE (leading blanks skipped) is a [group] header GLib
+ * accepts: a name without brackets or control characters. */
+static gboolean
+is_group_line(const char *line)
+{
+	const char *end = strchr(line, ']');
+
+	if (*line != '[' || end == NULL || end == line + 1)
+		return FALSE;
+	for (const char *p = line + 1; p < end; p++)
+		if (*p == '[' || g_ascii_iscntrl(*p))
+			return FALSE;
+	for (end++; *end == ' ' || *end == '\t'; end++)
+		;
+	return *end == '\0';
+}
+
+/* TRUE when LINE is "key = value" with a key name GLib accepts: no
+ * blank at its ends, and brackets only as a final [locale]. */
+static gboolean
+is_key_line(const char *line)
+{
+	const char *eq = strchr(line, '=');
+	const char *p = line;
+
+	if (eq == NULL || eq == line)
+		return FALSE;
+	while (p < eq && *p != '[' && *p != ']')
+		p++;
+	if (p == line || *p == ']')
+		return FALSE;
+	if (*p == '[') {
+		if (p[-1] == ' ')
+			return FALSE;
+		for (p++; p < eq && (g_ascii_isalnum(*p) ||
+				     strchr("-_.@", *p) != NULL); p++)
+			;
+		if (p == eq || *p++ != ']')
+			return FALSE;
+	}
+	while (p < eq && (*p == ' ' || *p == '\t'))
+		p++;
+	return p == eq;
+}
+
+/* The number of the first line of DATA that GLib's parser refuses,
+ * or 0.  It stands in for GLib's message, which quotes the line and
+ * so may show a mistyped secret. */
+static guint
+first_bad_line(const char *data)
+{
+	g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+	gboolean in_group = FALSE;
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		const char *line = g_strchug(g_strchomp(lines[i]));
+
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (is_group_line(line))
+			in_group = TRUE;
+		else if (!in_group || !is_key_line(line))
+			return i + 1;
+	}
+	return 0;
+}
+
+/* Report every [rule:NAME] header that DATA has more than once: GLib
+ * would silently merge the two groups into one rule. */
+static void
+check_duplicate_rules(const char *data, const char *path,
+		      GPtrArray *problems)
+{
+	g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+							   g_str_equal,
+							   g_free, NULL);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		char *line = g_strstrip(lines[i]);
+		guint first;
+
+		if (!g_str_has_prefix(line, "[" RULE_PREFIX) ||
+		    !is_group_line(line))
+			continue;
+		*strchr(line, ']') = '\0';
+		first = GPOINTER_TO_UINT(g_hash_table_lookup(seen, line + 1));
+		if (first == 0)
+			g_hash_table_insert(seen, g_strdup(line + 1),
+					    GUINT_TO_POINTER(i + 1));
+		else
+			problem(problems, path, "[%s] is on lines %u and %u: "
+				"give each rule its own name", line + 1,
+				first, i + 1);
+	}
+}
+
+/* Load PATH into FILE.  On a syntax error the problem names the line
+ * but never shows it: GLib's own message would quote a mistyped
+ * secret.  QUIET_IF_MISSING: a missing file is not a problem. */
+static gboolean
+load_key_file(GKeyFile *file, const char *path, char **data,
+	      gboolean quiet_if_missing, GPtrArray *problems)
+{
+	g_autoptr(GError) error = NULL;
+	gsize length;
+	guint line;
+
+	if (!g_file_get_contents(path, data, &length, &error)) {
+		/* GLib's file errors name the path and errno, no content */
+		if (!quiet_if_missing ||
+		    !g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			problem(problems, path, "cannot read: %s",
+				error->message);
+		return FALSE;
+	}
+	if (g_key_file_load_from_data(file, *data, length, G_KEY_FILE_NONE,
+				      NULL))
+		return TRUE;
+	line = first_bad_line(*data);
+	if (line > 0)
+		problem(problems, path, "line %u is not \"key = value\", a "
+			"[group] or a # comment (or comes before the first "
+			"[group])", line);
+	else
+		problem(problems, path, "is not a valid key file; see "
+			"mail2ticket.conf(5)");
+	return FALSE;
 }
 
 /* Take the credentials from the environment when the file has none. */
@@ -435,6 +596,18 @@ check_mode(const char *path, const char *what, GPtrArray *problems)
 			(unsigned) (st.st_mode & 0777), path);
 }
 
+/* KEY of PROFILE in a credentials file, stripped; NULL when absent or
+ * empty. */
+static char *
+credential(GKeyFile *file, const char *profile, const char *key)
+{
+	char *text = g_key_file_get_string(file, profile, key, NULL);
+
+	if (text != NULL && *g_strstrip(text) == '\0')
+		g_clear_pointer(&text, g_free);
+	return text;
+}
+
 /* Take the credentials from Alibaba Cloud's credentials file. */
 static void
 credentials_from_file(Config *config, GPtrArray *problems)
@@ -442,6 +615,7 @@ credentials_from_file(Config *config, GPtrArray *problems)
 	const char *env_path = g_getenv("ALIBABA_CLOUD_CREDENTIALS_FILE");
 	const char *profile = g_getenv("ALIBABA_CLOUD_PROFILE");
 	g_autofree char *path = NULL;
+	g_autofree char *data = NULL;
 	g_autoptr(GKeyFile) file = g_key_file_new();
 	g_autofree char *type = NULL;
 	g_autofree char *enable = NULL;
@@ -453,26 +627,23 @@ credentials_from_file(Config *config, GPtrArray *problems)
 					"credentials", NULL);
 	if (profile == NULL || *profile == '\0')
 		profile = "default";
-	if (!g_key_file_load_from_file(file, path, G_KEY_FILE_NONE, NULL))
+	if (!load_key_file(file, path, &data, TRUE, problems))
 		return;
 
-	type = g_key_file_get_string(file, profile, "type", NULL);
-	enable = g_key_file_get_string(file, profile, "enable", NULL);
-	if (enable != NULL && !g_ascii_strcasecmp(g_strstrip(enable), "false"))
+	type = credential(file, profile, "type");
+	enable = credential(file, profile, "enable");
+	if (enable != NULL && !g_ascii_strcasecmp(enable, "false"))
 		return;
-	if (type != NULL && strcmp(g_strstrip(type), "access_key") != 0 &&
+	if (type != NULL && strcmp(type, "access_key") != 0 &&
 	    strcmp(type, "sts") != 0) {
 		problem(problems, path, "[%s] type %s is not supported "
 			"(use access_key or sts)", profile, type);
 		return;
 	}
-	config->access_key_id = g_key_file_get_string(file, profile,
-						      "access_key_id", NULL);
-	config->access_key_secret = g_key_file_get_string(file, profile,
-							  "access_key_secret",
-							  NULL);
-	config->security_token = g_key_file_get_string(file, profile,
-						       "security_token", NULL);
+	config->access_key_id = credential(file, profile, "access_key_id");
+	config->access_key_secret = credential(file, profile,
+					       "access_key_secret");
+	config->security_token = credential(file, profile, "security_token");
 	if (config->access_key_id == NULL ||
 	    config->access_key_secret == NULL) {
 		g_clear_pointer(&config->access_key_id, g_free);
@@ -480,10 +651,6 @@ credentials_from_file(Config *config, GPtrArray *problems)
 		g_clear_pointer(&config->security_token, g_free);
 		return;
 	}
-	g_strstrip(config->access_key_id);
-	g_strstrip(config->access_key_secret);
-	if (config->security_token != NULL)
-		g_strstrip(config->security_token);
 	check_mode(path, "an AccessKey secret", problems);
 	config->credentials_source = g_steal_pointer(&path);
 }
@@ -516,7 +683,115 @@ resolve_credentials(Config *config, const char *path, GPtrArray *problems)
 			"ALIBABA_CLOUD_ACCESS_KEY_SECRET");
 }
 
-/* Check the values that depend on each other or on the system. */
+/* Report every value still holding one of the example file's
+ * "REPLACE-WITH-..." placeholders; the value itself is not shown. */
+static void
+check_placeholders(GKeyFile *file, const char *path, GPtrArray *problems)
+{
+	g_auto(GStrv) groups = g_key_file_get_groups(file, NULL);
+
+	for (char **g = groups; *g != NULL; g++) {
+		g_auto(GStrv) keys = g_key_file_get_keys(file, *g, NULL, NULL);
+
+		for (char **k = keys; k != NULL && *k != NULL; k++) {
+			g_autofree char *value = g_key_file_get_value(
+				file, *g, *k, NULL);
+
+			if (value != NULL && strstr(value, "REPLACE-WITH"))
+				problem(problems, path, "[%s] %s: still the "
+					"example's REPLACE-WITH placeholder",
+					*g, shown_key(*k));
+		}
+	}
+}
+
+/* Check [reply] from and the %{name} fields of [reply] subject. */
+static void
+check_reply(const Config *config, const char *path, GPtrArray *problems)
+{
+	static const char *const fields[] = {
+		"ticket", "subject", "rule", "product", NULL,
+	};
+	const char *from = config->reply_from;
+	const char *p = config->reply_subject;
+
+	/* one "@" and no blank: a bare address, as sendmail -f wants */
+	if (from != NULL && (strchr(from, '@') == NULL ||
+			     strchr(from, '@') != strrchr(from, '@') ||
+			     strpbrk(from, " \t<>") != NULL))
+		problem(problems, path, "[reply] from: \"%s\" is not an "
+			"address such as tickets@example.com", from);
+
+	while ((p = strstr(p, "%{")) != NULL) {
+		const char *close = strchr(p, '}');
+		g_autofree char *name = NULL;
+
+		if (close == NULL)
+			break;
+		name = g_strndup(p + 2, close - p - 2);
+		if (!g_strv_contains(fields, name))
+			problem(problems, path, "[reply] subject: %%{%s} is "
+				"not a field; use %%{ticket}, %%{subject}, "
+				"%%{rule} or %%{product}", name);
+		p = close + 1;
+	}
+}
+
+/* Check that DIR, or the nearest folder above it that exists, can be
+ * written by the user running the check. */
+static void
+check_dir(const char *dir, const char *group, const char *path,
+	  GPtrArray *problems)
+{
+	g_autofree char *existing = g_strdup(dir);
+
+	while (!g_file_test(existing, G_FILE_TEST_EXISTS)) {
+		char *parent = g_path_get_dirname(existing);
+
+		g_free(existing);
+		existing = parent;
+	}
+	if (!g_file_test(existing, G_FILE_TEST_IS_DIR))
+		problem(problems, path, "[%s] dir: %s is not a folder",
+			group, existing);
+	else if (g_access(existing, W_OK | X_OK) != 0)
+		problem(problems, path, "[%s] dir: %s cannot be written by "
+			"user %s: %s", group, existing, g_get_user_name(),
+			g_strerror(errno));
+}
+
+/* Check that the program of the sendmail command can be run. */
+static void
+check_sendmail(const Config *config, const char *path, GPtrArray *problems)
+{
+	g_auto(GStrv) argv = NULL;
+	g_autofree char *program = NULL;
+
+	if (!g_shell_parse_argv(config->sendmail, NULL, &argv, NULL)) {
+		problem(problems, path, "[reply] sendmail: cannot be split "
+			"into words: check its quotes");
+		return;
+	}
+	program = g_find_program_in_path(argv[0]);
+	if (program == NULL || g_file_test(program, G_FILE_TEST_IS_DIR))
+		problem(problems, path, "[reply] sendmail: %s is not a "
+			"program that user %s can run", argv[0],
+			g_get_user_name());
+}
+
+/* The checks that depend on the user running them, for --check-config
+ * only: at delivery, journal, quarantine and reply report their own
+ * failure, and a missing sendmail must not hold back the ticket. */
+static void
+check_system(const Config *config, const char *path, GPtrArray *problems)
+{
+	check_dir(config->journal_dir, "journal", path, problems);
+	check_dir(config->quarantine_dir, "quarantine", path, problems);
+	if (config->reply_enabled)
+		check_sendmail(config, path, problems);
+}
+
+/* Check the values that depend on each other. */
 static void
 check_values(Config *config, const char *path, GPtrArray *problems)
 {
@@ -540,6 +815,7 @@ check_values(Config *config, const char *path, GPtrArray *problems)
 		else
 			g_iconv_close(cd);
 	}
+	check_reply(config, path, problems);
 	if (config->reply_template != NULL &&
 	    g_access(config->reply_template, R_OK) != 0)
 		problem(problems, path, "[reply] template %s cannot be read: "
@@ -563,13 +839,14 @@ check_values(Config *config, const char *path, GPtrArray *problems)
 			"be routed");
 }
 
-/* Read PATH into a new Config, collecting every problem. */
+/* Read PATH into a new Config, collecting every problem; SYSTEM adds
+ * the checks of folders and programs. */
 static Config *
-config_read(const char *path, GPtrArray *problems)
+config_read(const char *path, gboolean system, GPtrArray *problems)
 {
 	g_autoptr(Config) config = g_new0(Config, 1);
 	g_autoptr(GKeyFile) file = g_key_file_new();
-	g_autoptr(GError) error = NULL;
+	g_autofree char *data = NULL;
 	g_auto(GStrv) groups = NULL;
 	gboolean has_secret;
 
@@ -578,10 +855,10 @@ config_read(const char *path, GPtrArray *problems)
 		(GDestroyNotify) rule_free);
 	set_defaults(config);
 
-	if (!g_key_file_load_from_file(file, path, G_KEY_FILE_NONE, &error)) {
-		problem(problems, path, "cannot read: %s", error->message);
+	if (!load_key_file(file, path, &data, FALSE, problems))
 		return g_steal_pointer(&config);
-	}
+	check_duplicate_rules(data, path, problems);
+	check_placeholders(file, path, problems);
 
 	groups = g_key_file_get_groups(file, NULL);
 	for (char **g = groups; *g != NULL; g++) {
@@ -603,6 +880,8 @@ config_read(const char *path, GPtrArray *problems)
 		check_mode(path, "a secret", problems);
 	resolve_credentials(config, path, problems);
 	check_values(config, path, problems);
+	if (system)
+		check_system(config, path, problems);
 	return g_steal_pointer(&config);
 }
 
@@ -612,7 +891,7 @@ config_load(const char *path, GError **error)
 {
 	g_autoptr(GPtrArray) problems =
 		g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(Config) config = config_read(path, problems);
+	g_autoptr(Config) config = config_read(path, FALSE, problems);
 
 	if (problems->len > 0) {
 		g_set_error(error, M2T_ERROR, M2T_ERROR_OPERATOR,
@@ -632,7 +911,7 @@ config_check(const char *path)
 	GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
 
 	/* Reading collects the problems; the configuration is not kept. */
-	config_free(config_read(path, problems));
+	config_free(config_read(path, TRUE, problems));
 	return problems;
 }
 

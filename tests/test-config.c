@@ -256,6 +256,199 @@ test_check_lists_everything(void)
 	}
 }
 
+/* A line GLib cannot parse is named by its number, never quoted: the
+ * mistyped line may hold the secret. */
+static void
+test_parse_error_hides_line(void)
+{
+	static const char *const lines[] = {
+		"access_key_secret: fakesecret\n",
+		"access_key_secret fakesecret\n",
+		"[fakesecret\n",
+		"fake[secret = x\n",
+	};
+
+	clear_environment();
+	for (gsize i = 0; i < G_N_ELEMENTS(lines); i++) {
+		g_autofree char *text = g_strconcat("# comment\n\n[api]\n",
+						    lines[i], "[rule:x]\n",
+						    NULL);
+		g_autofree char *path = write_config("typo.conf", text, 0600);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(Config) config = config_load(path, &error);
+		g_autoptr(GPtrArray) problems = config_check(path);
+
+		g_test_message("line: %s", lines[i]);
+		g_assert_null(config);
+		g_test_message("got: %s", error->message);
+		g_assert_nonnull(strstr(error->message, "line 4 is not"));
+		g_assert_null(strstr(error->message, "secret"));
+		g_assert_cmpuint(problems->len, ==, 1);
+		g_assert_null(strstr(problems->pdata[0], "secret"));
+	}
+}
+
+/* The same for Alibaba Cloud's credentials file. */
+static void
+test_credentials_file_typo(void)
+{
+	g_autofree char *path = write_config("typocred.conf",
+					     strstr(minimal, "[ticket]"),
+					     0644);
+	g_autofree char *cred = write_config("badcred",
+					     "[default]\n"
+					     "access_key_id = LTAIfile\n"
+					     "access_key_secret: fakesecret\n",
+					     0600);
+	g_autoptr(GPtrArray) problems = NULL;
+
+	clear_environment();
+	g_setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", cred, TRUE);
+	problems = config_check(path);
+	g_assert_true(has_problem(problems, cred, "line 3 is not"));
+	for (guint i = 0; i < problems->len; i++)
+		g_assert_null(strstr(problems->pdata[i], "fakesecret"));
+	clear_environment();
+}
+
+/* A key that is not a plain name may be a secret: it is not shown. */
+static void
+test_odd_key_not_shown(void)
+{
+	g_autofree char *text = g_strconcat(minimal, "[api]\n"
+					    "security_token CAIS+fake== = x\n",
+					    NULL);
+	g_autofree char *path = write_config("oddkey.conf", text, 0600);
+	g_autoptr(GPtrArray) problems = NULL;
+
+	clear_environment();
+	problems = config_check(path);
+	g_assert_true(has_problem(problems, "[api]", "not shown"));
+	for (guint i = 0; i < problems->len; i++)
+		g_assert_null(strstr(problems->pdata[i], "CAIS"));
+}
+
+/* "key =" for a key with a default is refused, never left NULL. */
+static void
+test_empty_values(void)
+{
+	static const struct {
+		const char *group, *key;
+	} keys[] = {
+		{ "api", "endpoint" }, { "api", "version" },
+		{ "api", "timeout" }, { "reply", "subject" },
+		{ "reply", "sendmail" }, { "reply", "enabled" },
+		{ "mail", "max_size" }, { "mail", "fallback_charsets" },
+		{ "journal", "dir" }, { "quarantine", "dir" },
+	};
+
+	clear_environment();
+	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+		g_autofree char *text = g_strdup_printf("%s[%s]\n%s =\n",
+							minimal, keys[i].group,
+							keys[i].key);
+		g_autofree char *path = write_config("empty.conf", text,
+						     0600);
+		g_autofree char *want = g_strdup_printf("[%s] %s: ",
+							keys[i].group,
+							keys[i].key);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(Config) config = config_load(path, &error);
+		g_autoptr(GPtrArray) problems = config_check(path);
+
+		g_test_message("key: %s", want);
+		g_assert_null(config);
+		g_assert_nonnull(strstr(error->message, want));
+		g_assert_true(has_problem(problems, want, "is empty"));
+	}
+}
+
+/* An empty optional key is unset, as the documentation says. */
+static void
+test_empty_optional(void)
+{
+	g_autofree char *text = g_strconcat(minimal, "[reply]\nfrom =\n"
+					    "template =\n[ticket]\nphone =\n",
+					    NULL);
+	g_autofree char *path = write_config("opt.conf", text, 0600);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(Config) config = NULL;
+
+	clear_environment();
+	config = config_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_null(config->reply_from);
+	g_assert_null(config->reply_template);
+	g_assert_null(config->phone);
+}
+
+/* Values the load refuses, each with the problem it must name. */
+static void
+test_bad_values(void)
+{
+	static const struct {
+		const char *text, *where, *what;
+	} cases[] = {
+		{ "[api]\naccess_key_id = REPLACE-WITH-YOUR-ID\n",
+		  "[api] access_key_id:", "placeholder" },
+		{ "[rule:support]\ntemplate = /REPLACE-WITH-A-FILE\n",
+		  "[rule:support] template:", "placeholder" },
+		{ "[reply]\nfrom = tickets\n", "[reply] from:",
+		  "not an address" },
+		{ "[reply]\nfrom = a@b@example.com\n", "[reply] from:",
+		  "not an address" },
+		{ "[reply]\nfrom = Tickets <t@example.com>\n",
+		  "[reply] from:", "not an address" },
+		{ "[mail]\nmax_size = 0\n", "[mail] max_size:", "above 0" },
+		{ "[mail]\nmax_size = 0K\n", "[mail] max_size:", "above 0" },
+		{ "[reply]\nsubject = %{ticket} %{sender}\n",
+		  "[reply] subject:", "%{sender} is not a field" },
+		{ "[rule:billing]\nali_uid = 9\n",
+		  "[rule:billing] is on lines 6 and 14", "own name" },
+	};
+
+	clear_environment();
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *text = g_strconcat(minimal, cases[i].text,
+						    NULL);
+		g_autofree char *path = write_config("bad.conf", text, 0600);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(Config) config = config_load(path, &error);
+		g_autoptr(GPtrArray) problems = config_check(path);
+
+		g_test_message("case: %s", cases[i].text);
+		g_assert_null(config);
+		g_assert_true(has_problem(problems, cases[i].where,
+					  cases[i].what));
+	}
+}
+
+/* Folders and sendmail are checked by --check-config only: at delivery
+ * their own errors are reported where they happen. */
+static void
+test_check_system(void)
+{
+	g_autofree char *plain = write_config("plain", "", 0644);
+	g_autofree char *text = g_strdup_printf(
+		"%s[journal]\ndir = %s/journal\n[reply]\nsendmail = %s -t\n"
+		"[quarantine]\ndir = %s/q/r\n",
+		minimal, plain, plain, tmpdir);
+	g_autofree char *path = write_config("sys.conf", text, 0600);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(Config) config = NULL;
+	g_autoptr(GPtrArray) problems = NULL;
+
+	clear_environment();
+	config = config_load(path, &error);
+	g_assert_no_error(error);
+	problems = config_check(path);
+	g_assert_true(has_problem(problems, "[journal] dir:",
+				  "is not a folder"));
+	g_assert_true(has_problem(problems, "[reply] sendmail:",
+				  "not a program"));
+	g_assert_cmpuint(problems->len, ==, 2);
+}
+
 /* A rule without an owner, when [ticket] has none either. */
 static void
 test_rule_needs_ali_uid(void)
@@ -345,6 +538,15 @@ main(int argc, char **argv)
 	g_test_add_func("/config/no-credentials", test_no_credentials);
 	g_test_add_func("/config/check-lists-everything",
 			test_check_lists_everything);
+	g_test_add_func("/config/parse-error-hides-line",
+			test_parse_error_hides_line);
+	g_test_add_func("/config/credentials-file-typo",
+			test_credentials_file_typo);
+	g_test_add_func("/config/odd-key-not-shown", test_odd_key_not_shown);
+	g_test_add_func("/config/empty-values", test_empty_values);
+	g_test_add_func("/config/empty-optional", test_empty_optional);
+	g_test_add_func("/config/bad-values", test_bad_values);
+	g_test_add_func("/config/check-system", test_check_system);
 	g_test_add_func("/config/rule-needs-ali-uid", test_rule_needs_ali_uid);
 	g_test_add_func("/config/missing-file", test_missing_file);
 	g_test_add_func("/config/keys-documented", test_keys_documented);
