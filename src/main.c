@@ -557,6 +557,13 @@ reply_once(const Delivery *d, Journal *journal, const Rule *rule,
 		       product, &local))
 		return TRUE;
 
+	/* sendmail did not finish: it may have sent it, so the journal
+	 * stays at "replying" and the next delivery sends nothing. */
+	if (g_error_matches(local, M2T_ERROR, M2T_ERROR_UNCERTAIN)) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		return FALSE;
+	}
+
 	/* sendmail refused it for now, or never started: nothing went. */
 	journal->stage = JOURNAL_CREATED;
 	if (!journal_save(journal, &save_error))

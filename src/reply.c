@@ -6,21 +6,26 @@
  * would (no shell runs it); the reply goes to it as
  *     SENDMAIL... -i -f <> -- TO
  * with the message on stdin and an environment reduced to PATH, TZ and
- * MAIL_CONFIG, so that nothing of ours leaks into it.
+ * MAIL_CONFIG, so that nothing of ours leaks into it.  It runs in a
+ * process group of its own and is killed with it after
+ * REPLY_SENDMAIL_TIMEOUT, before Postfix's command_time_limit would
+ * bounce the mail.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
+
 #include "error.h"
 #include "log.h"
 #include "reply.h"
-#include "spool.h"
 
 static const char reply_default_body[] =
 	"Hello,\n"
@@ -235,6 +240,156 @@ is_plain_address(const char *to)
 	return TRUE;
 }
 
+/* How long sendmail may take; lowered by the tests only. */
+static guint sendmail_timeout_ms = REPLY_SENDMAIL_TIMEOUT * 1000;
+
+/* For the tests only; see reply.h. */
+void
+reply_set_sendmail_timeout_for_tests(guint milliseconds)
+{
+	sendmail_timeout_ms = milliseconds;
+}
+
+/* Milliseconds left until DEADLINE (a g_get_monotonic_time()), >= 0. */
+static int
+ms_left(gint64 deadline)
+{
+	gint64 left = deadline - g_get_monotonic_time();
+
+	return left <= 0 ? 0 : (int) MIN((left + 999) / 1000, G_MAXINT);
+}
+
+/* Put sendmail in a process group of its own, so that a timeout can
+ * stop whatever it starts too (Postfix's sendmail runs postdrop). */
+static void
+own_process_group(gpointer unused)
+{
+	(void) unused;
+	setpgid(0, 0);
+}
+
+/*
+ * Write LEN bytes of BUF to the pipe FD (non-blocking) before DEADLINE.
+ * FALSE when sendmail stopped reading (*TIMED_OUT set when the time
+ * ran out), so that a sendmail that never reads cannot block us.
+ */
+static gboolean
+write_until(int fd, const char *buf, gsize len, gint64 deadline,
+	    gboolean *timed_out)
+{
+	while (len > 0) {
+		struct pollfd out = { .fd = fd, .events = POLLOUT };
+		int ready = poll(&out, 1, ms_left(deadline));
+		ssize_t n;
+
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0) {
+			*timed_out = TRUE;
+			return FALSE;
+		}
+		if (ready < 0)
+			return FALSE;
+		n = write(fd, buf, len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return FALSE;	/* EPIPE: sendmail has gone */
+		buf += n;
+		len -= (gsize) n;
+	}
+	return TRUE;
+}
+
+/*
+ * Wait for PID until DEADLINE: 1 with *STATUS when it ended, 0 when the
+ * time ran out, -1 (errno set) when it cannot be waited for.  A short
+ * sleep between looks keeps this free of signal handlers, which are
+ * not ours to set in a module.
+ */
+static int
+wait_until(GPid pid, gint64 deadline, int *status)
+{
+	for (;;) {
+		pid_t done = waitpid(pid, status, WNOHANG);
+
+		if (done == pid)
+			return 1;
+		if (done < 0 && errno != EINTR)
+			return -1;
+		if (g_get_monotonic_time() >= deadline)
+			return 0;
+		g_usleep(MIN(10, ms_left(deadline)) * 1000);
+	}
+}
+
+/* Stop sendmail PID and whatever it started, and reap it. */
+static void
+stop_sendmail(GPid pid)
+{
+	int status;
+
+	/* The group may not exist yet when the child has not run setpgid:
+	 * then the process itself is hit. */
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* The exit statuses of sendmail that say this reply can never go. */
+static gboolean
+is_permanent_refusal(int code)
+{
+	return code == EX_DATAERR || code == EX_NOUSER ||
+	       code == EX_NOHOST || code == EX_UNAVAILABLE;
+}
+
+/* The error for sendmail COMMAND ending with STATUS, WRITTEN telling
+ * whether it took the whole reply. */
+static void
+set_sendmail_error(const char *command, int status, gboolean written,
+		   GError **error)
+{
+	int code;
+
+	if (!WIFEXITED(status)) {
+		g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
+			    "%s was killed by signal %d", command,
+			    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		return;
+	}
+	code = WEXITSTATUS(status);
+	if (code == 0 && !written) {
+		g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
+			    "%s ended before it read the whole reply",
+			    command);
+		return;
+	}
+	if (is_permanent_refusal(code)) {
+		g_set_error(error, M2T_ERROR, M2T_ERROR_DATAERR,
+			    "%s refused the reply (exit %d)", command, code);
+		return;
+	}
+	/* When in doubt, keep the mail: the next delivery tries again. */
+	g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
+		    "%s deferred the reply (exit %d)", command, code);
+}
+
+/* The error for sendmail COMMAND that did not finish in time. */
+static void
+set_timeout_error(const char *command, GError **error)
+{
+	if (sendmail_timeout_ms % 1000 == 0)
+		g_set_error(error, M2T_ERROR, M2T_ERROR_UNCERTAIN,
+			    "%s did not finish within %u s", command,
+			    sendmail_timeout_ms / 1000);
+	else
+		g_set_error(error, M2T_ERROR, M2T_ERROR_UNCERTAIN,
+			    "%s did not finish within %u ms", command,
+			    sendmail_timeout_ms);
+}
+
 /* Hand REPLY to [reply] sendmail for TO; see reply.h. */
 gboolean
 reply_send(const Config *config, GMimeMessage *reply, const char *to,
@@ -246,10 +401,13 @@ reply_send(const Config *config, GMimeMessage *reply, const char *to,
 	g_auto(GStrv) args = NULL;
 	g_autoptr(GError) local = NULL;
 	g_autofree char *text = NULL;
+	gint64 deadline;
 	GPid pid;
 	int input;
 	int status;
 	gboolean written;
+	gboolean timed_out = FALSE;
+	int ended;
 	struct sigaction ignore = { .sa_handler = SIG_IGN }, old;
 
 	if (!is_plain_address(to)) {
@@ -268,40 +426,47 @@ reply_send(const Config *config, GMimeMessage *reply, const char *to,
 	args = g_strv_builder_end(argv);
 
 	if (!g_spawn_async_with_pipes(NULL, args, env,
-				      G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+				      G_SPAWN_DO_NOT_REAP_CHILD,
+				      own_process_group, NULL,
 				      &pid, &input, NULL, NULL, &local)) {
 		g_set_error(error, M2T_ERROR, M2T_ERROR_OPERATOR,
 			    "cannot run %s: %s", args[0], local->message);
 		return FALSE;
 	}
+	/* Also from here, in case we look before the child has run. */
+	setpgid(pid, pid);
+	deadline = g_get_monotonic_time() +
+		   (gint64) sendmail_timeout_ms * 1000;
 
 	text = g_mime_object_to_string(GMIME_OBJECT(reply), NULL);
 	sigaction(SIGPIPE, &ignore, &old);
-	written = spool_write_all(input, text, strlen(text));
+	written = g_unix_set_fd_nonblocking(input, TRUE, NULL) &&
+		  write_until(input, text, strlen(text), deadline,
+			      &timed_out);
 	close(input);
 	sigaction(SIGPIPE, &old, NULL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+
+	ended = timed_out ? 0 : wait_until(pid, deadline, &status);
+	if (ended <= 0) {
+		/* It may have queued the reply before it hung (or before we
+		 * lost it): the caller keeps the journal at "replying" so
+		 * that no second reply ever goes. */
+		int saved = errno;
+
+		stop_sendmail(pid);
+		g_spawn_close_pid(pid);
+		if (ended < 0)
+			g_set_error(error, M2T_ERROR, M2T_ERROR_UNCERTAIN,
+				    "cannot wait for %s: %s", args[0],
+				    g_strerror(saved));
+		else
+			set_timeout_error(args[0], error);
+		return FALSE;
+	}
 	g_spawn_close_pid(pid);
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && written)
 		return TRUE;
-	if (WIFEXITED(status)) {
-		int code = WEXITSTATUS(status);
-
-		if (code == EX_TEMPFAIL || code == EX_OSERR ||
-		    code == EX_CANTCREAT || code == EX_IOERR || code == 0) {
-			g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
-				    "%s deferred the reply (exit %d)",
-				    args[0], code);
-			return FALSE;
-		}
-		g_set_error(error, M2T_ERROR, M2T_ERROR_DATAERR,
-			    "%s refused the reply (exit %d)", args[0], code);
-		return FALSE;
-	}
-	g_set_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL,
-		    "%s was killed by signal %d", args[0],
-		    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	set_sendmail_error(args[0], status, written, error);
 	return FALSE;
 }

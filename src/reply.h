@@ -40,11 +40,42 @@ GMimeMessage *reply_build(const Config *config, const Message *message,
 			  const ReplyFields *fields, GError **error);
 
 /*
- * Hand REPLY to [reply] sendmail for TO.  A temporary refusal (exit 75,
- * 71, 73, 74, a signal) is M2T_ERROR_TEMPFAIL; a command that cannot
- * run is M2T_ERROR_OPERATOR; a permanent refusal M2T_ERROR_DATAERR.
+ * How long sendmail may take to read the reply and exit, in seconds.
+ * Postfix kills a pipe command at its command_time_limit (1000 s by
+ * default) and then bounces the mail although the ticket exists; this
+ * stops a hanging sendmail long before that, so the delivery exits 75.
+ */
+#define REPLY_SENDMAIL_TIMEOUT 60
+
+/*
+ * Hand REPLY to [reply] sendmail for TO.
+ *
+ * sendmail runs in a process group of its own.  When it has not
+ * finished after REPLY_SENDMAIL_TIMEOUT, the group is killed and the
+ * result is M2T_ERROR_UNCERTAIN ("... did not finish within 60 s"):
+ * it may have queued the reply before it hung, so the caller must not
+ * send the reply again.
+ *
+ * Its exit status decides the rest, "when in doubt, 75":
+ *   0 (having read the whole reply)       the reply went: TRUE;
+ *   65 EX_DATAERR, 67 EX_NOUSER,
+ *   68 EX_NOHOST, 69 EX_UNAVAILABLE       this reply can never go (69 is
+ *                                         what sendmail-like programs
+ *                                         give for a 5xx): DATAERR;
+ *   anything else, 1, 64, 70-78 included,
+ *   a signal, or 0 before reading it all  M2T_ERROR_TEMPFAIL: nothing
+ *                                         went, the next delivery tries
+ *                                         again.
+ * A command that cannot run is M2T_ERROR_OPERATOR (nothing went either).
  */
 gboolean reply_send(const Config *config, GMimeMessage *reply,
 		    const char *to, GError **error);
+
+/*
+ * For the tests only: let sendmail take at most MILLISECONDS instead of
+ * REPLY_SENDMAIL_TIMEOUT, so that a test of a hanging sendmail is fast.
+ * The program never calls it.
+ */
+void reply_set_sendmail_timeout_for_tests(guint milliseconds);
 
 #endif

@@ -4,7 +4,9 @@
  */
 #include "autoconfig.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -226,10 +228,27 @@ typedef struct {
 static void
 test_reply_send(void)
 {
+	/* Only a status that says this reply can never go drops it;
+	 * every other one keeps the mail for another try. */
 	static const SendCase cases[] = {
 		{ 0, TRUE, 0 },
-		{ 75, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 65, FALSE, M2T_ERROR_DATAERR },
+		{ 67, FALSE, M2T_ERROR_DATAERR },
+		{ 68, FALSE, M2T_ERROR_DATAERR },
 		{ 69, FALSE, M2T_ERROR_DATAERR },
+		{ 1, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 2, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 64, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 66, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 70, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 71, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 73, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 74, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 75, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 76, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 77, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 78, FALSE, M2T_ERROR_TEMPFAIL },
+		{ 255, FALSE, M2T_ERROR_TEMPFAIL },
 		{ -1, FALSE, M2T_ERROR_OPERATOR },
 	};
 	g_autofree char *script = g_build_filename(workdir, "sendmail",
@@ -271,6 +290,105 @@ test_reply_send(void)
 			text, "-i -f <> -- li.na@customer.test\n"));
 		g_assert_nonnull(strstr(text, "Auto-Submitted: auto-replied"));
 	}
+}
+
+/* Hand a reply for li.na@customer.test, with the body from TEMPLATE
+ * (NULL: built in), to the sendmail script BODY. */
+static gboolean
+send_with_script(const char *body, const char *template, GError **error)
+{
+	g_autofree char *script = g_build_filename(workdir, "sendmail",
+						   NULL);
+	g_autoptr(Config) config = config_with(script, NULL);
+	g_autoptr(Message) message = mail_with("From: li.na@customer.test\n");
+	ReplyFields fields = { .ticket = "T42", .subject = "x" };
+	g_autoptr(GError) build_error = NULL;
+	g_autoptr(GMimeMessage) reply = reply_build(
+		config, message, BRIDGE, "li.na@customer.test", template,
+		&fields, &build_error);
+
+	g_assert_no_error(build_error);
+	g_assert_true(g_file_set_contents(script, body, -1, NULL));
+	g_assert_cmpint(g_chmod(script, 0700), ==, 0);
+	return reply_send(config, reply, "li.na@customer.test", error);
+}
+
+/* A sendmail killed by a signal has not taken the reply: try again. */
+static void
+test_reply_send_signal(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_false(send_with_script(
+		"#!/bin/sh\ncat > /dev/null\nkill -TERM $$\nexit 0\n",
+		NULL, &error));
+	g_assert_error(error, M2T_ERROR, M2T_ERROR_TEMPFAIL);
+	g_assert_nonnull(strstr(error->message, "killed by signal 15"));
+}
+
+/*
+ * A sendmail that hangs after reading the reply is stopped at the
+ * timeout together with what it started, and the reply counts as
+ * possibly sent.  The fake starts a helper that would write "survived"
+ * to a FIFO after 5 s; reading the FIFO to its end shows that no
+ * writer is left, without a clock in the test.
+ */
+static void
+test_reply_send_timeout(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *fifo = g_build_filename(workdir, "fifo", NULL);
+	g_autofree char *body = g_strdup_printf(
+		"#!/bin/sh\ncat > /dev/null\nexec 3> %s\n"
+		"sh -c 'sleep 5; echo survived' >&3 &\n"
+		"echo started >&3\nwait\nexit 0\n", fifo);
+	g_autoptr(GString) seen = g_string_new(NULL);
+	gboolean sent;
+	char buf[64];
+	ssize_t n;
+	int in;
+
+	g_unlink(fifo);
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+	in = open(fifo, O_RDONLY | O_NONBLOCK);
+	g_assert_cmpint(in, >=, 0);
+
+	/* Room for a loaded machine to reach "started". */
+	reply_set_sendmail_timeout_for_tests(2000);
+	sent = send_with_script(body, NULL, &error);
+	reply_set_sendmail_timeout_for_tests(REPLY_SENDMAIL_TIMEOUT * 1000);
+
+	g_assert_false(sent);
+	g_assert_error(error, M2T_ERROR, M2T_ERROR_UNCERTAIN);
+	g_assert_nonnull(strstr(error->message,
+				"did not finish within 2 s"));
+	g_assert_cmpint(fcntl(in, F_SETFL, 0), ==, 0);
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		g_string_append_len(seen, buf, n);
+	close(in);
+	g_assert_cmpstr(seen->str, ==, "started\n");
+}
+
+/* A sendmail that never reads a reply too big for the pipe cannot
+ * block us either. */
+static void
+test_reply_send_timeout_unread(void)
+{
+	g_autofree char *template = g_build_filename(workdir, "template.txt",
+						     NULL);
+	g_autofree char *big = g_strnfill(256 * 1024, 'x');
+	g_autoptr(GError) error = NULL;
+	gboolean sent;
+
+	g_assert_true(g_file_set_contents(template, big, -1, NULL));
+	reply_set_sendmail_timeout_for_tests(300);
+	sent = send_with_script("#!/bin/sh\nexec sleep 300\n", template,
+				&error);
+	reply_set_sendmail_timeout_for_tests(REPLY_SENDMAIL_TIMEOUT * 1000);
+	g_assert_false(sent);
+	g_assert_error(error, M2T_ERROR, M2T_ERROR_UNCERTAIN);
+	g_assert_nonnull(strstr(error->message,
+				"did not finish within 300 ms"));
 }
 
 /* The dry-run object has the documented members and types. */
@@ -346,7 +464,9 @@ test_dry_run_discard(void)
 static void
 remove_workdir(void)
 {
-	static const char *const names[] = { "m2t.conf", "sendmail", "sent" };
+	static const char *const names[] = {
+		"m2t.conf", "sendmail", "sent", "fifo", "template.txt",
+	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
 		g_autofree char *path = g_build_filename(workdir, names[i],
@@ -375,6 +495,10 @@ main(int argc, char **argv)
 	g_test_add_func("/reply/template-missing",
 			test_reply_template_missing);
 	g_test_add_func("/reply/send", test_reply_send);
+	g_test_add_func("/reply/send-signal", test_reply_send_signal);
+	g_test_add_func("/reply/send-timeout", test_reply_send_timeout);
+	g_test_add_func("/reply/send-timeout-unread",
+			test_reply_send_timeout_unread);
 	g_test_add_func("/dryrun/shape", test_dry_run_shape);
 	g_test_add_func("/dryrun/discard", test_dry_run_discard);
 	status = g_test_run();
