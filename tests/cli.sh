@@ -68,6 +68,14 @@ tap_like "$out" 'bad.conf: \[api\] timeout: "forever"' \
 	"--check-config names the file, group, key and value"
 tap_like "$out" 'recipients is missing' "--check-config lists every problem"
 
+sed 's/^access_key_secret = /access_key_secret: /' "$work/mail2ticket.conf" \
+	> "$work/typo.conf"
+chmod 600 "$work/typo.conf"
+out=$("$M2T" --check-config --config="$work/typo.conf" 2>&1)
+tap_like "$out" 'typo.conf: line [0-9]+ is not "key = value"' \
+	"a line without = is named by its number"
+tap_unlike "$out" 'fakesecret' "... never by its text, which may hold a secret"
+
 cp "$work/mail2ticket.conf" "$work/open.conf"
 chmod 644 "$work/open.conf"
 out=$("$M2T" --check-config --config="$work/open.conf" 2>&1)
