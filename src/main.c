@@ -266,7 +266,11 @@ finish(const Delivery *d, Outcome *outcome, GError *error)
 		 error->domain == M2T_ERROR &&
 		 (error->code == M2T_ERROR_OPERATOR ||
 		  error->code == M2T_ERROR_SOFTWARE));
-	if (error != NULL)
+	if (keep_error != NULL)
+		fprintf(stderr, "mail2ticket: deferred, the quarantine cannot "
+			"keep a copy (%s): %s\n", keep_error->message,
+			error->message);
+	else if (error != NULL)
 		fprintf(stderr, "mail2ticket: %s\n", error->message);
 	g_clear_error(&error);
 	return status;

@@ -206,6 +206,15 @@ tap_is "$(count_files "$work/quarantine" '*.eml')" 1 \
 tap_like "$(cat "$work"/quarantine/*.why)" 'reason: no rule for recipient' \
 	"... with a note of why"
 
+sed "s|^dir = $work/quarantine|dir = /proc/no-quarantine|" \
+	"$work/mail2ticket.conf" > "$work/noq.conf"
+chmod 600 "$work/noq.conf"
+"$M2T" --config="$work/noq.conf" --sender=li.na@customer.test \
+	nobody@else.test < "$work/norule.eml" >/dev/null 2>"$work/stderr"
+tap_is "$?" 75 "a mail that would bounce but cannot be kept is deferred"
+tap_like "$(cat "$work/stderr")" '^mail2ticket: deferred, the quarantine cannot keep a copy' \
+	"... and stderr says why it was deferred"
+
 printf 'From: a@customer.test\nTo: support@support.test\n\n\n' \
 	> "$work/empty.eml"
 run support@support.test < "$work/empty.eml"
