@@ -1709,6 +1709,7 @@ walk_object(Walk *walk, GMimeObject *object, WalkMode mode, guint depth)
 	if (depth > MAX_DEPTH) {
 		add_warning(walk->message, "MIME nesting deeper than %d: "
 			    "parts ignored", MAX_DEPTH);
+		walk->message->pub.ignored_parts++;
 		return;
 	}
 	if (GMIME_IS_MULTIPART(object)) {

@@ -75,6 +75,7 @@ typedef struct {
 	char *digest;
 
 	GPtrArray *warnings;	/* char*, what the parser had to guess */
+	guint ignored_parts;	/* MIME parts nested too deep to be read */
 } Message;
 
 /*

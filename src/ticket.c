@@ -308,6 +308,10 @@ make_content(const Message *message, const char *title, GPtrArray *files)
 				       file->attachment->name, size,
 				       file->reason);
 	}
+	/* Nothing is left out without a word. */
+	if (message->ignored_parts > 0)
+		g_string_append(out, "\n\n--\nParts of the mail nested too "
+				"deep in other parts were not read.");
 	return g_string_free(out, FALSE);
 }
 

@@ -56,6 +56,8 @@ tap_is "$(field blank-name.eml '[x["name"] for x in a]')" "['image.png']" \
 tap_is "$(field nul-byte.eml 't["content"]')" "First line.
 
 Second paragraph." "a NUL byte in a text without charset does not end the text"
+tap_like "$(field deep-nesting.eml 't["content"]')" "nested too deep" \
+	"parts nested past the parser's limit are said to be left out"
 tap_is "$(field inline-logo-screenshot.eml '[(x["size"], x["upload"]) for x in a]')" \
 	"[(2000, False), (20000, True)]" \
 	"small inline logo not uploaded, pasted screenshot uploaded"
