@@ -42,13 +42,6 @@ trap '[ -n "$rotor" ] && kill "$rotor" 2>/dev/null; fake_stop; pf_cleanup
 trap 'exit 130' INT TERM HUP
 start=$SECONDS
 
-# bail TEXT: stop here, with the end of the instance's log.
-bail() {
-	echo "Bail out! $1"
-	pf_log | tail -n 30 | sed 's/^/# /'
-	exit 1
-}
-
 # note TEXT: a TAP comment.
 note() {
 	echo "# $*"
@@ -161,32 +154,32 @@ with open(manifest, "w", encoding="utf-8") as out:
             handle.write(msg.as_bytes(policy=email.policy.SMTP))
         out.write("%s\t%s\t%s\n" % (msgid, sender, title))
 PY
-	bail "cannot write the mails"
+	pf_bail "cannot write the mails"
 
 # --- the fake service, the configuration and the instance ----------
 # No state file: saving the whole state after every request would make
 # the fake, not mail2ticket, the bottleneck.
-fake_start "$fake" --state-file "" || bail "the fake service did not start"
+fake_start "$fake" --state-file "" || pf_bail "the fake service did not start"
 PF_M2T_CMD="$M2T --config=$m2t/mail2ticket.conf"
 PF_M2T_PROCESS_LIMIT=$parallel
 pf_setup "$work/pf" 2>"$work/setup.err" ||
-	bail "pf_setup failed: $(tr '\n' ' ' <"$work/setup.err")"
+	pf_bail "pf_setup failed: $(tr '\n' ' ' <"$work/setup.err")"
 pf_postconf "mail2ticket_destination_concurrency_limit = $parallel" \
 	"mail2ticket_initial_destination_concurrency = $parallel" ||
-	bail "postconf failed"
+	pf_bail "postconf failed"
 write_config "$m2t"
 sed -i -e "s|^sendmail = .*|sendmail = $PF_SENDMAIL|" \
 	-e "s|^retry_budget = .*|retry_budget = 1|" "$m2t/mail2ticket.conf"
 chown -R "$PF_USER:" "$m2t"
 chmod 0700 "$m2t"
-pf_start || bail "pf_start failed"
+pf_start || pf_bail "pf_start failed"
 note "Postfix on 127.0.0.1:$PF_PORT, fake on 127.0.0.1:$FAKE_PORT," \
 	"$mails mails, $parallel deliveries at once, failing: $modes"
 
 # One request in five fails; the way it fails changes every 3 s.
 set -- $modes
 fake_ctl "$fake" set "{\"fail_ratio\": 0.2, \"seed\": 1204,
-	\"fail_mode\": \"$1\"}" >/dev/null || bail "fake_ctl failed"
+	\"fail_mode\": \"$1\"}" >/dev/null || pf_bail "fake_ctl failed"
 (
 	while :; do
 		for mode in $modes; do
@@ -227,7 +220,7 @@ print(accepted)
 PY
 )
 tap_is "${submitted:-0}" "$mails" "Postfix accepted all $mails mails by SMTP"
-[ "${submitted:-0}" -gt 0 ] || bail "no mail could be submitted"
+[ "${submitted:-0}" -gt 0 ] || pf_bail "no mail could be submitted"
 note "submitted in $((SECONDS - start))s"
 
 # Wait until the queue is empty and every reply is in (bounded).
@@ -256,9 +249,9 @@ tap_ok "$([ "$busiest" -le "$parallel" ]; echo $?)" \
 	"never more than $parallel deliveries at once (seen $busiest)"
 
 # --- the counts -----------------------------------------------------
-fake_ctl "$fake" state >"$work/state.json" || bail "no state from the fake"
+fake_ctl "$fake" state >"$work/state.json" || pf_bail "no state from the fake"
 "$PYTHON3" - "$work/manifest" "$work/state.json" "$PF_DIR/outbox" \
-	"$fake/fake.log" >"$work/counts" <<'PY' || bail "cannot count"
+	"$fake/fake.log" >"$work/counts" <<'PY' || pf_bail "cannot count"
 """Print key=value counts of tickets, replies and faults."""
 import collections
 import email

@@ -35,13 +35,6 @@ trap 'exit 130' INT TERM HUP
 exec > >(tee "$work/tap.out")
 start=$SECONDS
 
-# bail TEXT: stop here, with the instance's log as diagnostics.
-bail() {
-	echo "Bail out! $1"
-	pf_log | tail -n 30 | sed 's/^/# /'
-	exit 1
-}
-
 # header FILE NAME: the decoded, unfolded header NAME of the mail FILE.
 header() {
 	"$PYTHON3" -c '
@@ -112,17 +105,17 @@ bounces() {
 }
 
 # --- the fake service, the configuration and the instance ----------
-fake_start "$fake" || bail "the fake service did not start"
+fake_start "$fake" || pf_bail "the fake service did not start"
 PF_M2T_CMD="$M2T --config=$m2t/mail2ticket.conf"
 pf_setup "$work/pf" 2>"$work/setup.err" ||
-	bail "pf_setup failed: $(tr '\n' ' ' <"$work/setup.err")"
+	pf_bail "pf_setup failed: $(tr '\n' ' ' <"$work/setup.err")"
 write_config "$m2t"
 sed -i "s|^sendmail = .*|sendmail = $PF_SENDMAIL|" "$m2t/mail2ticket.conf"
 chown -R "$PF_USER:" "$m2t"
 chmod 0700 "$m2t"
 pf_start
 tap_ok $? "a private Postfix on 127.0.0.1:$PF_PORT, pipe user $PF_USER"
-[ "$tap_failed" = 0 ] || bail "pf_start failed"
+[ "$tap_failed" = 0 ] || pf_bail "pf_start failed"
 
 # --- the demo mail --------------------------------------------------
 # As the customer's mail client sends it: without the headers the
@@ -234,7 +227,7 @@ for mode in system_busy http500 illegal_auth not_json down; do
 	tap_is "$(bounces | grep -c .)/$(pf_outbox_count)" "0/$outbox" \
 		"$mode: nothing is bounced or sent to the customer"
 
-	mend "$mode" || bail "$mode: the fake did not come back"
+	mend "$mode" || pf_bail "$mode: the fake did not come back"
 	pf_flush && pf_wait_empty 30 && pf_wait_outbox $((outbox + 1)) 10
 	tap_ok $? "$mode mended: after a flush the queue is empty"
 	tap_is "$(tickets_titled "$title")" 1 \

@@ -529,6 +529,14 @@ pf_postconf() {
 	fi
 }
 
+# pf_bail TEXT: stop the TAP script here (Bail out!), with the end of
+# the instance's log as diagnostics.
+pf_bail() {
+	echo "Bail out! $1"
+	pf_log | tail -n 30 | sed 's/^/# /'
+	exit 1
+}
+
 # Print the instance's log.
 pf_log() {
 	cat "$PF_DIR/maillog" 2>/dev/null
