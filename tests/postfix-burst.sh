@@ -25,12 +25,7 @@ wait_max=${BURST_WAIT:-600}
 modes=${BURST_MODES:-system_busy drop_after_create http500}
 parallel=10
 
-[ -x "$M2T" ] || tap_skip_all "no $M2T"
-reason=$(pf_can_run) || tap_skip_all "$reason"
-case $M2T in
-*[[:space:]]*)
-	tap_skip_all "the path of mail2ticket has white space in it" ;;
-esac
+pf_require_m2t
 
 work=$(mktemp -d /tmp/m2t-pf-burst.XXXXXX) || exit 1
 fake=$work/fake

@@ -17,12 +17,7 @@ set -u
 . "$(dirname "$0")/lib/common.sh"
 . "$top_srcdir/tests/lib/postfix.sh"
 
-[ -x "$M2T" ] || tap_skip_all "no $M2T"
-reason=$(pf_can_run) || tap_skip_all "$reason"
-case $M2T in
-*[[:space:]]*)
-	tap_skip_all "the path of mail2ticket has white space in it" ;;
-esac
+pf_require_m2t
 
 work=$(mktemp -d /tmp/m2t-pf-e2e.XXXXXX) || exit 1
 fake=$work/fake

@@ -529,6 +529,19 @@ pf_postconf() {
 	fi
 }
 
+# pf_require_m2t: skip the TAP script (tap_skip_all, from common.sh)
+# unless the program at $M2T can be run through a private Postfix here
+# (master.cf splits argv on white space, so its path must have none).
+pf_require_m2t() {
+	local reason
+	[ -x "$M2T" ] || tap_skip_all "no $M2T"
+	reason=$(pf_can_run) || tap_skip_all "$reason"
+	case $M2T in
+	*[[:space:]]*)
+		tap_skip_all "the path of mail2ticket has white space in it" ;;
+	esac
+}
+
 # pf_bail TEXT: stop the TAP script here (Bail out!), with the end of
 # the instance's log as diagnostics.
 pf_bail() {
